@@ -1,0 +1,199 @@
+"""Cache instrumentation: every operation on every configured cache alias.
+
+Each cache object Django creates (one per thread and alias) gets its public methods
+wrapped. Only the outermost operation is timed: ``BaseCache.get_or_set`` calling ``get``
+and ``add`` is one ``get_or_set``. Reads are counted as hits or misses by key prefix;
+``get`` asks the backend with a private sentinel, so a cached ``None`` is still a hit.
+Values are never looked at beyond that comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from functools import partial
+from time import perf_counter
+from typing import Any
+
+from django.core.cache import CacheHandler
+from django.core.cache.backends.base import BaseCache
+
+from .context import current_state
+from .recorder import Recorder
+from .safety import report_internal_error
+
+RecorderGetter = Callable[[], Recorder]
+
+OPERATIONS = (
+    "get", "get_many", "get_or_set", "set", "add", "delete", "touch", "incr", "decr",
+    "set_many", "delete_many", "has_key", "clear", "incr_version", "decr_version",
+)
+# Operations whose first nested ``get`` is the read that decides hit or miss.
+READ_THROUGH = frozenset(("get", "get_or_set"))
+
+_MISSING = object()
+
+
+class _Frame:
+    __slots__ = ("count_reads", "reads")
+
+    def __init__(self, count_reads: bool) -> None:
+        self.count_reads = count_reads
+        self.reads = 0
+
+
+_frame: ContextVar[_Frame | None] = ContextVar("monitoring_cache_frame", default=None)
+
+
+def _muted() -> bool:
+    state = current_state.get()
+    return state is not None and state.muted
+
+
+class CacheInstrument:
+    """Wraps the methods of one cache object; ``alias`` is its label."""
+
+    def __init__(self, cache: BaseCache, alias: str, get_recorder: RecorderGetter) -> None:
+        self.cache = cache
+        self.alias = alias
+        self.get_recorder = get_recorder
+
+    def install(self) -> None:
+        cache = self.cache
+        for name in OPERATIONS:
+            original = getattr(cache, name, None)
+            if original is None:
+                continue
+            if name == "get":
+                setattr(cache, name, partial(self.get, original))
+            elif name == "get_many":
+                setattr(cache, name, partial(self.get_many, original))
+            else:
+                setattr(cache, name, partial(self.operation, name, original))
+            async_original = getattr(cache, "a" + name, None)
+            if async_original is not None:
+                setattr(cache, "a" + name, partial(self.async_operation, name, async_original))
+        cache._monitoring_instrumented = True  # type: ignore[attr-defined]
+
+    # -- recording helpers ----------------------------------------------------------------
+
+    def _timed(self, operation: str, start: float) -> None:
+        try:
+            self.get_recorder().record_cache_operation(
+                self.alias, operation, perf_counter() - start
+            )
+        except Exception as exc:
+            report_internal_error("cache", exc)
+
+    def _read(self, key: Any, hit: bool, count: int = 1) -> None:
+        try:
+            self.get_recorder().record_cache_read(
+                self.alias, str(key), hit, current_state.get(), count
+            )
+        except Exception as exc:
+            report_internal_error("cache", exc)
+
+    def _read_many(self, keys: list[Any], found: Any) -> None:
+        try:
+            for key in keys:
+                self._read(key, key in found)
+        except Exception as exc:
+            report_internal_error("cache", exc)
+
+    # -- wrappers -------------------------------------------------------------------------
+
+    def get(self, original: Callable[..., Any], key: Any, default: Any = None,
+            version: Any = None) -> Any:
+        parent = _frame.get()
+        if parent is not None or _muted():
+            value = original(key, _MISSING, version=version)
+            if parent is not None:
+                if parent.count_reads and parent.reads == 0:
+                    self._read(key, value is not _MISSING)
+                parent.reads += 1
+            return default if value is _MISSING else value
+        token = _frame.set(_Frame(count_reads=False))
+        start = perf_counter()
+        try:
+            value = original(key, _MISSING, version=version)
+        finally:
+            _frame.reset(token)
+            self._timed("get", start)
+        self._read(key, value is not _MISSING)
+        return default if value is _MISSING else value
+
+    def get_many(self, original: Callable[..., Any], keys: Any, version: Any = None) -> Any:
+        if _frame.get() is not None or _muted():
+            return original(keys, version=version)
+        keys = list(keys)
+        token = _frame.set(_Frame(count_reads=False))
+        start = perf_counter()
+        try:
+            found = original(keys, version=version)
+        finally:
+            _frame.reset(token)
+            self._timed("get_many", start)
+        self._read_many(keys, found)
+        return found
+
+    def operation(self, name: str, original: Callable[..., Any], *args: Any,
+                  **kwargs: Any) -> Any:
+        if _frame.get() is not None or _muted():
+            return original(*args, **kwargs)
+        token = _frame.set(_Frame(count_reads=name in READ_THROUGH))
+        start = perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            _frame.reset(token)
+            self._timed(name, start)
+
+    async def async_operation(self, name: str, original: Callable[..., Any], *args: Any,
+                              **kwargs: Any) -> Any:
+        if _frame.get() is not None or _muted():
+            return await original(*args, **kwargs)
+        if name == "get_many" and args:
+            args = (list(args[0]), *args[1:])
+        token = _frame.set(_Frame(count_reads=name in READ_THROUGH))
+        start = perf_counter()
+        try:
+            result = await original(*args, **kwargs)
+        finally:
+            _frame.reset(token)
+            self._timed(name, start)
+        if name == "get_many":
+            keys = list(args[0] if args else kwargs.get("keys", ()))
+            self._read_many(keys, result)
+        return result
+
+
+def instrument_cache(cache: BaseCache, alias: str, get_recorder: RecorderGetter) -> None:
+    """Wrap the operations of one cache object (idempotent)."""
+    if getattr(cache, "_monitoring_instrumented", False):
+        return
+    CacheInstrument(cache, alias, get_recorder).install()
+
+
+def install_cache_instrumentation(
+    handler: CacheHandler, get_recorder: RecorderGetter, excluded: Callable[[str], bool]
+) -> None:
+    """Instrument every cache object ``handler`` creates from now on, and those it has."""
+    if getattr(handler, "_monitoring_installed", False):
+        return
+    original = handler.create_connection
+
+    def create_connection(alias: str) -> BaseCache:
+        cache = original(alias)
+        try:
+            if not excluded(alias):
+                instrument_cache(cache, alias, get_recorder)
+        except Exception as exc:
+            report_internal_error("instrumentation", exc)
+        return cache
+
+    handler.create_connection = create_connection  # type: ignore[method-assign]
+    handler._monitoring_installed = True  # type: ignore[attr-defined]
+    for alias in handler.settings:
+        cache = getattr(handler._connections, alias, None)
+        if cache is not None and not excluded(alias):
+            instrument_cache(cache, alias, get_recorder)

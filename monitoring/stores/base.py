@@ -1,0 +1,91 @@
+"""The store contract: what every metric store does, and the tiers windows read from.
+
+A store receives closed or partial :class:`~monitoring.recording.aggregate.Bucket` s from
+every process (``write``), merges them by time, keeps cumulative totals for Prometheus
+(``read_totals``), and answers windowed reads. Writing the same time slice twice adds to
+it: a partial bucket flushed early and the rest flushed later sum to the right numbers.
+
+Long windows must not cost more as buckets pile up, so every written bucket also merges
+into coarser tiers; a read uses the finest tier that still covers its window.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from ..recording.aggregate import Bucket, merge_buckets
+from ..window import Window
+
+
+class Tier(NamedTuple):
+    """Buckets of ``seconds`` width, kept for ``keep`` seconds (None: the retention)."""
+
+    seconds: int
+    keep: int | None
+
+
+DEFAULT_TIERS = (Tier(10, 15 * 60), Tier(60, 3 * 3600), Tier(600, None))
+
+
+class BaseStore(ABC):
+    """Base class of every store; subclasses implement the abstract methods."""
+
+    def __init__(self, retention_hours: float = 24, tiers: Sequence[Tier] = DEFAULT_TIERS):
+        self.retention_seconds = int(retention_hours * 3600)
+        self.tiers = tuple(tiers)
+
+    @classmethod
+    def from_url(cls, url: str, retention_hours: float) -> BaseStore:
+        """Build the store from its ``MONITORING_STORE_URL``."""
+        return cls(retention_hours=retention_hours)
+
+    @abstractmethod
+    def write(self, buckets: Sequence[Bucket]) -> None:
+        """Merge ``buckets`` into every tier and into the cumulative totals."""
+
+    @abstractmethod
+    def read_buckets(self, resolution: int, since: float, until: float) -> list[Bucket]:
+        """Return the tier-``resolution`` buckets overlapping ``[since, until]``, oldest first."""
+
+    @abstractmethod
+    def read_totals(self) -> Bucket:
+        """Return cumulative counters and histogram counts since the store began (no sketches)."""
+
+    @abstractmethod
+    def purge(self, now: float | None = None) -> None:
+        """Remove data older than each tier keeps it (the last tier: the retention)."""
+
+    def ping(self) -> None:
+        """Raise if the store cannot be reached."""
+
+    def close(self) -> None:
+        """Release connections; the store may be used again afterwards."""
+
+    def keep_seconds(self, tier: Tier) -> int:
+        return min(tier.keep or self.retention_seconds, self.retention_seconds)
+
+    def tier_for(self, seconds: float) -> Tier:
+        """The finest tier whose kept span covers a window of ``seconds``."""
+        for tier in self.tiers:
+            if seconds <= self.keep_seconds(tier):
+                return tier
+        return self.tiers[-1]
+
+    def read_window(self, seconds: float, now: float | None = None) -> Window:
+        """Merge every bucket overlapping the last ``seconds`` into one :class:`Window`.
+
+        Raises ValueError for a window longer than the retention.
+        """
+        if not 0 < seconds <= self.retention_seconds:
+            raise ValueError(
+                f"window must be between 1 s and the retention ({self.retention_seconds} s)"
+            )
+        now = time.time() if now is None else now
+        tier = self.tier_for(seconds)
+        buckets = self.read_buckets(tier.seconds, now - seconds, now)
+        start = buckets[0].start if buckets else now - seconds
+        return Window(start=min(start, now - seconds), end=now,
+                      data=merge_buckets(buckets, int(start), int(now - start)))

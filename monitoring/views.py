@@ -1,0 +1,63 @@
+"""The HTTP endpoints: thin wrappers that validate parameters, call a service, render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from . import runtime
+from .access import is_authorised
+from .exposition import render, wants_openmetrics
+from .params import BadParameter, choice, window_seconds
+from .summary import summarise
+from .system import live_families
+
+View = Callable[..., HttpResponse]
+
+
+def protected(view: View) -> View:
+    """Refuse callers without a token, a staff session or an allowed address."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not is_authorised(request):
+            response = JsonResponse({"error": "authentication required"}, status=401)
+            response["WWW-Authenticate"] = 'Bearer realm="monitoring"'
+            return response
+        try:
+            return view(request, *args, **kwargs)
+        except BadParameter as exc:
+            return JsonResponse({"error": exc.message, "parameter": exc.parameter}, status=400)
+
+    return wrapper
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness: the process serves requests. Touches no dependency."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
+@never_cache
+@require_GET
+@protected
+def metrics(request: HttpRequest) -> HttpResponse:
+    """JSON summary, or Prometheus / OpenMetrics text with ``?format=`` or Accept."""
+    default = "openmetrics" if wants_openmetrics(request.headers.get("Accept", "")) else "json"
+    fmt = choice(request.GET, "format", ("json", "prometheus", "openmetrics"), default)
+    store = runtime.get_store()
+    if fmt == "json":
+        seconds = window_seconds(request.GET, store.retention_seconds)
+        runtime.flush()
+        return JsonResponse(summarise(store.read_window(seconds)))
+    runtime.flush()
+    body, content_type = render(
+        store.read_totals(), live_families(), openmetrics_format=fmt == "openmetrics"
+    )
+    return HttpResponse(body, content_type=content_type)
