@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from ..recording.aggregate import Bucket, merge_buckets
@@ -33,9 +33,11 @@ DEFAULT_TIERS = (Tier(10, 15 * 60), Tier(60, 3 * 3600), Tier(600, None))
 class BaseStore(ABC):
     """Base class of every store; subclasses implement the abstract methods."""
 
-    def __init__(self, retention_hours: float = 24, tiers: Sequence[Tier] = DEFAULT_TIERS):
+    def __init__(self, retention_hours: float = 24, tiers: Sequence[Tier] = DEFAULT_TIERS,
+                 clock: Callable[[], float] = time.time) -> None:
         self.retention_seconds = int(retention_hours * 3600)
         self.tiers = tuple(tiers)
+        self.clock = clock
 
     @classmethod
     def from_url(cls, url: str, retention_hours: float) -> BaseStore:
@@ -83,7 +85,7 @@ class BaseStore(ABC):
             raise ValueError(
                 f"window must be between 1 s and the retention ({self.retention_seconds} s)"
             )
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         tier = self.tier_for(seconds)
         buckets = self.read_buckets(tier.seconds, now - seconds, now)
         start = buckets[0].start if buckets else now - seconds

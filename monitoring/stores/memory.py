@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..recording.aggregate import Bucket, merge_buckets
 from .base import DEFAULT_TIERS, BaseStore, Tier
@@ -13,8 +13,9 @@ from .base import DEFAULT_TIERS, BaseStore, Tier
 class MemoryStore(BaseStore):
     """Keeps tiers of buckets and the totals in this process's memory."""
 
-    def __init__(self, retention_hours: float = 24, tiers: Sequence[Tier] = DEFAULT_TIERS):
-        super().__init__(retention_hours, tiers)
+    def __init__(self, retention_hours: float = 24, tiers: Sequence[Tier] = DEFAULT_TIERS,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__(retention_hours, tiers, clock)
         self._lock = threading.Lock()
         self._tiers: dict[int, dict[int, Bucket]] = {tier.seconds: {} for tier in self.tiers}
         self._totals = Bucket(0, 0)
@@ -50,7 +51,7 @@ class MemoryStore(BaseStore):
             return totals
 
     def purge(self, now: float | None = None) -> None:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with self._lock:
             for tier in self.tiers:
                 horizon = now - self.keep_seconds(tier)
