@@ -83,6 +83,8 @@ class _Collector:
 
 
 OPENMETRICS = "application/openmetrics-text"
+# The classic text format, which every Prometheus release reads.
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def wants_openmetrics(accept: str) -> bool:
@@ -97,4 +99,4 @@ def render(totals: Bucket, extra: Iterable[Metric] = (), openmetrics_format: boo
     registry.register(_Collector([*families(totals), *extra]))  # type: ignore[arg-type]
     if openmetrics_format:
         return openmetrics.generate_latest(registry), openmetrics.CONTENT_TYPE_LATEST
-    return exposition.generate_latest(registry), exposition.CONTENT_TYPE_LATEST
+    return exposition.generate_latest(registry), PROMETHEUS_TEXT

@@ -56,7 +56,7 @@ setup_venv() {
     want="$(cksum < "$REPO_ROOT/pyproject.toml")"
     if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
         log "Installing the repository (editable) and gunicorn"
-        (cd "$REPO_ROOT" && "$PY" -m pip install --quiet --disable-pip-version-check -e . gunicorn)
+        (cd "$REPO_ROOT" && "$PY" -m pip install -qq --disable-pip-version-check -e . gunicorn)
         printf '%s\n' "$want" > "$stamp"
     fi
 }
@@ -72,7 +72,13 @@ start_server() {
         die "port $PORT on 127.0.0.1 is already in use; set PORT to another port"
     fi
     log "Starting gunicorn on $SITE (log: .venvs/demo/gunicorn.log)"
-    (cd "$REPO_ROOT" && exec "$VENV/bin/gunicorn" --chdir example \
+    # A session of its own keeps the terminal's Ctrl-C away from gunicorn, so that cleanup
+    # can stop the traffic before the server (else the last requests fail as errors).
+    local detach=()
+    if command -v setsid > /dev/null; then
+        detach=(setsid)
+    fi
+    (cd "$REPO_ROOT" && exec ${detach[@]+"${detach[@]}"} "$VENV/bin/gunicorn" --chdir example \
         --bind "127.0.0.1:$PORT" --workers 1 --threads 4 --graceful-timeout 5 \
         exampleproject.wsgi) > "$SERVER_LOG" 2>&1 &
     SERVER_PID=$!
@@ -106,7 +112,7 @@ stop_pid() {
 }
 
 cleanup() {
-    trap - INT TERM EXIT
+    trap - INT TERM HUP EXIT
     # Traffic first, so that it does not count the server's shutdown as errors.
     stop_pid "$TRAFFIC_PID"
     stop_pid "$SERVER_PID"
@@ -116,6 +122,7 @@ cleanup() {
 }
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
+trap 'cleanup; exit 129' HUP
 trap cleanup EXIT
 
 setup_venv

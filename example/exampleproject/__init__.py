@@ -1,0 +1,1 @@
+"""The example project that shows django-orm-monitoring on a small shop."""

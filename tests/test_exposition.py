@@ -1,0 +1,129 @@
+"""Prometheus exposition: the SPEC metric names, exact values, and promtool's approval."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitoring.exposition import render
+from monitoring.recording.aggregate import Bucket, Histogram
+from tests.conftest import Monitored, run_promtool
+
+pytestmark = pytest.mark.django_db
+
+
+def scrape(client: Client, **headers: str) -> tuple[str, str]:
+    response = client.get("/monitoring/metrics/?format=prometheus", **headers)
+    assert response.status_code == 200
+    return response.content.decode(), response["Content-Type"]
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def make_traffic() -> None:
+    client = Client(raise_request_exception=False)
+    for _ in range(3):
+        client.get("/t/queries/2/")
+    client.get("/t/boom/")
+    client.get("/missing/")
+    cache.set("user:1", "x")
+    cache.get("user:1")
+    cache.get("product:404")
+
+
+def test_exposition_has_the_spec_metrics_with_exact_values(monitored: Monitored) -> None:
+    make_traffic()
+    text, content_type = scrape(Client())
+    assert content_type.startswith("text/plain; version=0.0.4")
+    values = samples(text)
+    route = "/t/queries/<int:n>/"
+    assert values[("django_http_requests_total",
+                   (("method", "GET"), ("route", route), ("status", "200")))] == 3
+    assert values[("django_http_requests_total",
+                   (("method", "GET"), ("route", "/t/boom/"), ("status", "500")))] == 1
+    assert values[("django_http_requests_total",
+                   (("method", "GET"), ("route", "<unmatched>"), ("status", "404")))] == 1
+    assert values[("django_http_exceptions_total",
+                   (("exception", "ValueError"), ("route", "/t/boom/")))] == 1
+    assert values[("django_http_request_duration_seconds_count",
+                   (("method", "GET"), ("route", route)))] == 3
+    assert values[("django_db_queries_per_request_sum", (("route", route),))] == 6
+    assert values[("django_db_queries_per_request_bucket", (("le", "1.0"), ("route", route)))] == 0
+    assert values[("django_db_queries_per_request_bucket", (("le", "2.0"), ("route", route)))] == 3
+    assert values[("django_db_query_duration_seconds_count",
+                   (("alias", "default"), ("operation", "select")))] >= 6
+    assert values[("django_cache_gets_total",
+                   (("cache", "default"), ("prefix", "user"), ("result", "hit")))] == 1
+    assert values[("django_cache_gets_total",
+                   (("cache", "default"), ("prefix", "product"), ("result", "miss")))] == 1
+    assert values[("django_cache_operation_duration_seconds_count",
+                   (("cache", "default"), ("operation", "set")))] == 1
+    assert "monitoring_system_cpu_percent" in text
+
+
+def test_counters_only_grow_between_scrapes(monitored: Monitored) -> None:
+    client = Client()
+    client.get("/t/plain/")
+    key = ("django_http_requests_total",
+           (("method", "GET"), ("route", "/t/plain/"), ("status", "200")))
+    first = samples(scrape(client)[0])[key]
+    client.get("/t/plain/")
+    client.get("/t/plain/")
+    assert samples(scrape(client)[0])[key] == first + 2
+
+
+def test_promtool_finds_nothing_to_complain_about(monitored: Monitored) -> None:
+    make_traffic()
+    text, _ = scrape(Client())
+    result = run_promtool("check", "metrics", stdin=text.encode())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == b"" and result.stderr.strip() == b""
+
+
+def test_openmetrics_when_the_accept_header_asks(monitored: Monitored) -> None:
+    make_traffic()
+    response = Client().get(
+        "/monitoring/metrics/",
+        HTTP_ACCEPT="application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/openmetrics-text")
+    body = response.content.decode()
+    assert body.endswith("# EOF\n")
+    assert 'django_http_requests_total{method="GET",route="/t/boom/",status="500"} 1.0' in body
+
+
+def test_histogram_buckets_are_cumulative_and_end_with_inf() -> None:
+    totals = Bucket(0, 0)
+    hist = Histogram((0.1, 1.0), None)
+    for value in (0.05, 0.5, 0.7, 3.0):
+        hist.observe(value)
+    totals.histograms[("request_duration", ("GET", "/a/"))] = hist
+    body, _ = render(totals)
+    values = samples(body.decode())
+    labels = (("method", "GET"), ("route", "/a/"))
+    bucket = "django_http_request_duration_seconds_bucket"
+    assert values[(bucket, (("le", "0.1"), *labels))] == 1
+    assert values[(bucket, (("le", "1.0"), *labels))] == 3
+    assert values[(bucket, (("le", "+Inf"), *labels))] == 4
+    assert values[("django_http_request_duration_seconds_sum", labels)] == pytest.approx(4.25)
+
+
+def test_label_values_are_escaped(monitored: Monitored) -> None:
+    totals = Bucket(0, 0)
+    totals.counters[("requests", ("GET", '/a/"quoted"\\', "200"))] = 1
+    body, _ = render(totals)
+    result = run_promtool("check", "metrics", stdin=body)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert samples(body.decode())[
+        ("django_http_requests_total",
+         (("method", "GET"), ("route", '/a/"quoted"\\'), ("status", "200")))
+    ] == 1
