@@ -29,24 +29,31 @@ def _only_loopback(entries: Sequence[str]) -> bool:
 def _channel_checks(cfg: dict[str, Any]) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     if cfg["ALERT_SLACK_ENABLED"] and not cfg["SLACK_WEBHOOK_URL"]:
-        messages.append(Error(
-            "Slack alerts are enabled but no webhook URL is set.",
-            hint="Set the SLACK_WEBHOOK_URL environment variable, or ALERT_SLACK_ENABLED=false.",
-            id="monitoring.E017",
-        ))
+        messages.append(
+            Error(
+                "Slack alerts are enabled but no webhook URL is set.",
+                hint="Set the SLACK_WEBHOOK_URL environment variable, "
+                "or ALERT_SLACK_ENABLED=false.",
+                id="monitoring.E017",
+            )
+        )
     if cfg["ALERT_PAGERDUTY_ENABLED"] and not cfg["PAGERDUTY_ROUTING_KEY"]:
-        messages.append(Error(
-            "PagerDuty alerts are enabled but no routing key is set.",
-            hint="Set PAGERDUTY_ROUTING_KEY (an Events API v2 integration key), or "
-                 "ALERT_PAGERDUTY_ENABLED=false.",
-            id="monitoring.E018",
-        ))
+        messages.append(
+            Error(
+                "PagerDuty alerts are enabled but no routing key is set.",
+                hint="Set PAGERDUTY_ROUTING_KEY (an Events API v2 integration key), or "
+                "ALERT_PAGERDUTY_ENABLED=false.",
+                id="monitoring.E018",
+            )
+        )
     if cfg["ALERT_EMAIL_ENABLED"] and not cfg["ALERT_EMAIL_RECIPIENTS"]:
-        messages.append(Warning(
-            "Email alerts are enabled but there are no recipients.",
-            hint="Set ALERT_EMAIL_RECIPIENTS to a comma-separated list of addresses.",
-            id="monitoring.W004",
-        ))
+        messages.append(
+            Warning(
+                "Email alerts are enabled but there are no recipients.",
+                hint="Set ALERT_EMAIL_RECIPIENTS to a comma-separated list of addresses.",
+                id="monitoring.W004",
+            )
+        )
     return messages
 
 
@@ -54,20 +61,24 @@ def _access_checks(cfg: dict[str, Any]) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     networks = [ipaddress.ip_network(e, strict=False) for e in cfg["ALLOWED_IPS"]]
     if any(net.prefixlen == 0 for net in networks):
-        messages.append(Warning(
-            "ALLOWED_IPS admits every address, so anyone can read the monitoring endpoints.",
-            hint="List the Prometheus and load-balancer networks instead, or use a token.",
-            id="monitoring.W003",
-        ))
+        messages.append(
+            Warning(
+                "ALLOWED_IPS admits every address, so anyone can read the monitoring endpoints.",
+                hint="List the Prometheus and load-balancer networks instead, or use a token.",
+                id="monitoring.W003",
+            )
+        )
     if not settings.DEBUG and not cfg["TOKEN"] and _only_loopback(cfg["ALLOWED_IPS"]):
-        messages.append(Warning(
-            "No MONITORING_TOKEN and no IP allowlist beyond this host: in production only "
-            "staff users and local processes can read the metrics, so a Prometheus on "
-            "another host cannot scrape them.",
-            hint="Set the MONITORING_TOKEN environment variable (a long random string) and "
-                 "configure it as the scrape job's bearer token, or set MONITORING_ALLOWED_IPS.",
-            id="monitoring.W002",
-        ))
+        messages.append(
+            Warning(
+                "No MONITORING_TOKEN and no IP allowlist beyond this host: in production only "
+                "staff users and local processes can read the metrics, so a Prometheus on "
+                "another host cannot scrape them.",
+                hint="Set the MONITORING_TOKEN environment variable (a long random string) and "
+                "configure it as the scrape job's bearer token, or set MONITORING_ALLOWED_IPS.",
+                id="monitoring.W002",
+            )
+        )
     return messages
 
 

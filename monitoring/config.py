@@ -59,8 +59,20 @@ DEFAULTS: dict[str, Any] = {
     "MAX_SLOW_QUERIES": 50,
     # Prometheus histogram bucket upper bounds.
     "REQUEST_DURATION_BUCKETS": [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
-    "QUERY_DURATION_BUCKETS": [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                               0.5, 1, 2.5],
+    "QUERY_DURATION_BUCKETS": [
+        0.0005,
+        0.001,
+        0.0025,
+        0.005,
+        0.01,
+        0.025,
+        0.05,
+        0.1,
+        0.25,
+        0.5,
+        1,
+        2.5,
+    ],
     "QUERIES_PER_REQUEST_BUCKETS": [0, 1, 2, 5, 10, 20, 50, 100, 200, 500],
     "CACHE_DURATION_BUCKETS": [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5],
     # Alert delivery (used by the alerting engine).
@@ -178,8 +190,10 @@ def _strings(value: Any) -> str | None:
 
 
 def _buckets(value: Any) -> str | None:
-    ok = isinstance(value, list | tuple) and value and all(
-        isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in value
+    ok = (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in value)
     )
     if not ok or list(value) != sorted(set(value)):
         return "must be a non-empty, strictly increasing list of non-negative numbers"
@@ -266,13 +280,26 @@ def _load() -> tuple[dict[str, Any], tuple[Problem, ...]]:
     user = getattr(settings, "MONITORING", None) or {}
     problems: list[Problem] = []
     if not isinstance(user, dict):
-        problems.append(Problem(UNKNOWN_KEY, "MONITORING", "settings",
-                                "MONITORING must be a dict.", "Set MONITORING = {...}."))
+        problems.append(
+            Problem(
+                UNKNOWN_KEY,
+                "MONITORING",
+                "settings",
+                "MONITORING must be a dict.",
+                "Set MONITORING = {...}.",
+            )
+        )
         user = {}
     for key in sorted(set(user) - set(DEFAULTS)):
-        problems.append(Problem(UNKNOWN_KEY, key, "settings",
-                                f"MONITORING has an unknown key {key!r}; it is ignored.",
-                                "Check the spelling against the settings reference."))
+        problems.append(
+            Problem(
+                UNKNOWN_KEY,
+                key,
+                "settings",
+                f"MONITORING has an unknown key {key!r}; it is ignored.",
+                "Check the spelling against the settings reference.",
+            )
+        )
     merged: dict[str, tuple[Any, str]] = {k: (v, "default") for k, v in DEFAULTS.items()}
     merged.update({k: (v, "settings") for k, v in user.items() if k in DEFAULTS})
     for name, (key, parse) in ENVIRONMENT.items():
@@ -282,9 +309,16 @@ def _load() -> tuple[dict[str, Any], tuple[Problem, ...]]:
         try:
             merged[key] = (parse(raw), f"environment variable {name}")
         except ValueError:
-            problems.append(Problem(UNPARSABLE_ENV, key, f"environment variable {name}",
-                                    f"The environment variable {name} cannot be read as a "
-                                    f"value for {key}; the default is used.", _hint(key)))
+            problems.append(
+                Problem(
+                    UNPARSABLE_ENV,
+                    key,
+                    f"environment variable {name}",
+                    f"The environment variable {name} cannot be read as a "
+                    f"value for {key}; the default is used.",
+                    _hint(key),
+                )
+            )
     config: dict[str, Any] = {}
     for key, (value, source) in merged.items():
         check_id, validate = VALIDATORS[key]
@@ -293,8 +327,9 @@ def _load() -> tuple[dict[str, Any], tuple[Problem, ...]]:
             config[key] = value
             continue
         config[key] = DEFAULTS[key]
-        problems.append(Problem(check_id, key, source,
-                                f"{key} (from {source}) {error}.", _hint(key)))
+        problems.append(
+            Problem(check_id, key, source, f"{key} (from {source}) {error}.", _hint(key))
+        )
     return config, tuple(problems)
 
 

@@ -79,8 +79,12 @@ def _open(request: HttpRequest) -> Opened:
         return None
 
 
-def _close(opened: tuple[RequestState, Token[RequestState | None]], request: HttpRequest,
-           response: HttpResponseBase | None, start: float) -> None:
+def _close(
+    opened: tuple[RequestState, Token[RequestState | None]],
+    request: HttpRequest,
+    response: HttpResponseBase | None,
+    start: float,
+) -> None:
     duration = perf_counter() - start
     state, token = opened
     try:

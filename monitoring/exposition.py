@@ -40,24 +40,25 @@ def families(totals: Bucket) -> Iterator[Metric]:
             continue
         labels = list(metric.labels)
         if metric.kind == "counter":
-            family: Metric = CounterMetricFamily(metric.prometheus, metric.help, labels=labels)
+            counter_family = CounterMetricFamily(metric.prometheus, metric.help, labels=labels)
             for (name, values), value in sorted(totals.counters.items()):
                 if name == metric.name:
-                    family.add_metric(list(values), value)  # type: ignore[attr-defined]
+                    counter_family.add_metric(list(values), value)
+            yield counter_family
         elif metric.kind == "histogram":
-            family = HistogramMetricFamily(metric.prometheus, metric.help, labels=labels)
+            histogram = HistogramMetricFamily(metric.prometheus, metric.help, labels=labels)
             for (name, values), hist in sorted(totals.histograms.items(), key=lambda i: i[0]):
                 if name == metric.name:
-                    family.add_metric(  # type: ignore[attr-defined]
-                        list(values), _histogram_buckets(hist), hist.sum
-                    )
-        else:
-            continue
-        yield family
+                    histogram.add_metric(list(values), _histogram_buckets(hist), hist.sum)
+            yield histogram
 
 
-def gauge(name: str, documentation: str, labels: Iterable[str],
-          samples: Iterable[tuple[Iterable[str], float]]) -> GaugeMetricFamily:
+def gauge(
+    name: str,
+    documentation: str,
+    labels: Iterable[str],
+    samples: Iterable[tuple[Iterable[str], float]],
+) -> GaugeMetricFamily:
     """Build a gauge family from (label values, value) pairs."""
     family = GaugeMetricFamily(name, documentation, labels=list(labels))
     for values, value in samples:
@@ -65,8 +66,12 @@ def gauge(name: str, documentation: str, labels: Iterable[str],
     return family
 
 
-def counter(name: str, documentation: str, labels: Iterable[str],
-            samples: Iterable[tuple[Iterable[str], float]]) -> CounterMetricFamily:
+def counter(
+    name: str,
+    documentation: str,
+    labels: Iterable[str],
+    samples: Iterable[tuple[Iterable[str], float]],
+) -> CounterMetricFamily:
     """Build a counter family from (label values, value) pairs."""
     family = CounterMetricFamily(name, documentation, labels=list(labels))
     for values, value in samples:
@@ -92,11 +97,12 @@ def wants_openmetrics(accept: str) -> bool:
     return OPENMETRICS in accept
 
 
-def render(totals: Bucket, extra: Iterable[Metric] = (), openmetrics_format: bool = False
-           ) -> tuple[bytes, str]:
+def render(
+    totals: Bucket, extra: Iterable[Metric] = (), openmetrics_format: bool = False
+) -> tuple[bytes, str]:
     """Return (body, content type) for ``totals`` plus the ``extra`` families."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector([*families(totals), *extra]))  # type: ignore[arg-type]
+    registry.register(_Collector([*families(totals), *extra]))
     if openmetrics_format:
         return openmetrics.generate_latest(registry), openmetrics.CONTENT_TYPE_LATEST
     return exposition.generate_latest(registry), PROMETHEUS_TEXT

@@ -22,13 +22,13 @@ def _ratio(part: float, whole: float) -> float | None:
     return round(part / whole, 6) if whole else None
 
 
-def request_counts(window: Window) -> tuple[float, float]:
-    """(requests, 5xx responses) in the window."""
+def request_counts(window: Window, **match: str) -> tuple[float, float]:
+    """(requests, 5xx responses) in the window, of the series matching ``match``."""
     total = errors = 0.0
-    for labels, value in window.series(m.REQUESTS):
-        total += float(value)  # type: ignore[arg-type]
+    for labels, value in window.series(m.REQUESTS, **match):
+        total += value
         if labels["status"].startswith("5"):
-            errors += float(value)  # type: ignore[arg-type]
+            errors += value
     return total, errors
 
 
@@ -75,16 +75,15 @@ def _routes(window: Window) -> list[dict[str, Any]]:
     for route, hist in sorted(durations.items()):
         assert isinstance(hist, Histogram)
         queries = per_request.get(route)
-        rows.append({
-            "route": route,
-            "requests": hist.count,
-            "errors_5xx": int(sum(
-                float(v) for labels, v in window.series(m.REQUESTS, route=route)  # type: ignore[arg-type]
-                if labels["status"].startswith("5")
-            )),
-            "queries_per_request": (
-                _ratio(queries.sum, queries.count) if isinstance(queries, Histogram) else None
-            ),
-            **_latency(hist),
-        })
+        rows.append(
+            {
+                "route": route,
+                "requests": hist.count,
+                "errors_5xx": int(request_counts(window, route=route)[1]),
+                "queries_per_request": (
+                    _ratio(queries.sum, queries.count) if isinstance(queries, Histogram) else None
+                ),
+                **_latency(hist),
+            }
+        )
     return sorted(rows, key=lambda row: -row["requests"])

@@ -47,12 +47,21 @@ def host_usage(disk_path: str = "/") -> dict[str, float]:
 def live_families() -> Iterator[Metric]:
     """Gauges and counters that describe this host and process right now."""
     usage = host_usage()
-    yield gauge("monitoring_system_cpu_percent", "Host CPU use, percent.", (),
-                [((), usage["cpu"])])
-    yield gauge("monitoring_system_memory_percent", "Host memory in use, percent.", (),
-                [((), usage["memory"])])
-    yield gauge("monitoring_system_disk_percent", "Disk space in use on /, percent.", (),
-                [((), usage["disk"])])
+    yield gauge(
+        "monitoring_system_cpu_percent", "Host CPU use, percent.", (), [((), usage["cpu"])]
+    )
+    yield gauge(
+        "monitoring_system_memory_percent",
+        "Host memory in use, percent.",
+        (),
+        [((), usage["memory"])],
+    )
+    yield gauge(
+        "monitoring_system_disk_percent",
+        "Disk space in use on /, percent.",
+        (),
+        [((), usage["disk"])],
+    )
     yield gauge(
         "django_db_pool_connections",
         "Connections of a database connection pool by state (in_use, idle, waiting, max).",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from .recording.aggregate import Bucket, Histogram
+from .recording.aggregate import Bucket, Histogram, SeriesKey
 from .recording.metrics import BY_NAME, Metric
 
 
@@ -25,20 +26,23 @@ class Window:
     def seconds(self) -> float:
         return self.end - self.start
 
-    def series(self, metric: Metric, **match: str) -> Iterator[tuple[dict[str, str], object]]:
-        """Yield (labels, value) of ``metric``'s series whose labels equal ``match``."""
-        source: dict = {
-            "counter": self.data.counters,
-            "maximum": self.data.maxima,
-            "histogram": self.data.histograms,
-        }[metric.kind]
+    def series(self, metric: Metric, **match: str) -> Iterator[tuple[dict[str, str], Any]]:
+        """Yield (labels, value) of ``metric``'s series whose labels equal ``match``.
+
+        The value is a float for counters and maxima, a :class:`Histogram` for histograms.
+        """
+        source: dict[SeriesKey, Any]
+        if metric.kind == "histogram":
+            source = self.data.histograms
+        else:
+            source = self.data.maxima if metric.kind == "maximum" else self.data.counters
         for (name, labels), value in source.items():
             if name == metric.name and _matches(metric, labels, match):
                 yield dict(zip(metric.labels, labels, strict=True)), value
 
     def total(self, metric: Metric, **match: str) -> float:
         """Sum of a counter's series matching ``match``."""
-        return float(sum(value for _, value in self.series(metric, **match)))  # type: ignore[misc]
+        return float(sum(value for _, value in self.series(metric, **match)))
 
     def histogram(self, metric: Metric, **match: str) -> Histogram | None:
         """Merge of a histogram's series matching ``match``, or None when there is none."""

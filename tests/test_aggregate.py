@@ -23,8 +23,9 @@ DISTRIBUTIONS = {
     "lognormal latency": lambda rng: rng.lognormvariate(-4, 1.2),
     "uniform 1 ms - 2 s": lambda rng: rng.uniform(0.001, 2.0),
     "exponential": lambda rng: rng.expovariate(20),
-    "bimodal cache hit/miss": lambda rng: rng.choice((rng.gauss(0.0002, 0.00002),
-                                                     rng.gauss(0.05, 0.01))),
+    "bimodal cache hit/miss": lambda rng: rng.choice(
+        (rng.gauss(0.0002, 0.00002), rng.gauss(0.05, 0.01))
+    ),
 }
 
 

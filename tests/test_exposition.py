@@ -45,35 +45,94 @@ def test_exposition_has_the_spec_metrics_with_exact_values(monitored: Monitored)
     assert content_type.startswith("text/plain; version=0.0.4")
     values = samples(text)
     route = "/t/queries/<int:n>/"
-    assert values[("django_http_requests_total",
-                   (("method", "GET"), ("route", route), ("status", "200")))] == 3
-    assert values[("django_http_requests_total",
-                   (("method", "GET"), ("route", "/t/boom/"), ("status", "500")))] == 1
-    assert values[("django_http_requests_total",
-                   (("method", "GET"), ("route", "<unmatched>"), ("status", "404")))] == 1
-    assert values[("django_http_exceptions_total",
-                   (("exception", "ValueError"), ("route", "/t/boom/")))] == 1
-    assert values[("django_http_request_duration_seconds_count",
-                   (("method", "GET"), ("route", route)))] == 3
+    assert (
+        values[
+            (
+                "django_http_requests_total",
+                (("method", "GET"), ("route", route), ("status", "200")),
+            )
+        ]
+        == 3
+    )
+    assert (
+        values[
+            (
+                "django_http_requests_total",
+                (("method", "GET"), ("route", "/t/boom/"), ("status", "500")),
+            )
+        ]
+        == 1
+    )
+    assert (
+        values[
+            (
+                "django_http_requests_total",
+                (("method", "GET"), ("route", "<unmatched>"), ("status", "404")),
+            )
+        ]
+        == 1
+    )
+    assert (
+        values[
+            ("django_http_exceptions_total", (("exception", "ValueError"), ("route", "/t/boom/")))
+        ]
+        == 1
+    )
+    assert (
+        values[
+            ("django_http_request_duration_seconds_count", (("method", "GET"), ("route", route)))
+        ]
+        == 3
+    )
     assert values[("django_db_queries_per_request_sum", (("route", route),))] == 6
     assert values[("django_db_queries_per_request_bucket", (("le", "1.0"), ("route", route)))] == 0
     assert values[("django_db_queries_per_request_bucket", (("le", "2.0"), ("route", route)))] == 3
-    assert values[("django_db_query_duration_seconds_count",
-                   (("alias", "default"), ("operation", "select")))] >= 6
-    assert values[("django_cache_gets_total",
-                   (("cache", "default"), ("prefix", "user"), ("result", "hit")))] == 1
-    assert values[("django_cache_gets_total",
-                   (("cache", "default"), ("prefix", "product"), ("result", "miss")))] == 1
-    assert values[("django_cache_operation_duration_seconds_count",
-                   (("cache", "default"), ("operation", "set")))] == 1
+    assert (
+        values[
+            (
+                "django_db_query_duration_seconds_count",
+                (("alias", "default"), ("operation", "select")),
+            )
+        ]
+        >= 6
+    )
+    assert (
+        values[
+            (
+                "django_cache_gets_total",
+                (("cache", "default"), ("prefix", "user"), ("result", "hit")),
+            )
+        ]
+        == 1
+    )
+    assert (
+        values[
+            (
+                "django_cache_gets_total",
+                (("cache", "default"), ("prefix", "product"), ("result", "miss")),
+            )
+        ]
+        == 1
+    )
+    assert (
+        values[
+            (
+                "django_cache_operation_duration_seconds_count",
+                (("cache", "default"), ("operation", "set")),
+            )
+        ]
+        == 1
+    )
     assert "monitoring_system_cpu_percent" in text
 
 
 def test_counters_only_grow_between_scrapes(monitored: Monitored) -> None:
     client = Client()
     client.get("/t/plain/")
-    key = ("django_http_requests_total",
-           (("method", "GET"), ("route", "/t/plain/"), ("status", "200")))
+    key = (
+        "django_http_requests_total",
+        (("method", "GET"), ("route", "/t/plain/"), ("status", "200")),
+    )
     first = samples(scrape(client)[0])[key]
     client.get("/t/plain/")
     client.get("/t/plain/")
@@ -123,7 +182,12 @@ def test_label_values_are_escaped(monitored: Monitored) -> None:
     body, _ = render(totals)
     result = run_promtool("check", "metrics", stdin=body)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert samples(body.decode())[
-        ("django_http_requests_total",
-         (("method", "GET"), ("route", '/a/"quoted"\\'), ("status", "200")))
-    ] == 1
+    assert (
+        samples(body.decode())[
+            (
+                "django_http_requests_total",
+                (("method", "GET"), ("route", '/a/"quoted"\\'), ("status", "200")),
+            )
+        ]
+        == 1
+    )

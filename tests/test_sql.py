@@ -18,13 +18,20 @@ def test_in_lists_of_any_length_share_one_fingerprint() -> None:
 @pytest.mark.parametrize(
     ("sql", "expected"),
     [
-        ("SELECT * FROM t WHERE name = 'O''Brien' AND age > 42",
-         "SELECT * FROM t WHERE name = ? AND age > ?"),
-        ("SELECT * FROM t WHERE x = -3.5e2 AND y = E'a\\'b'", "SELECT * FROM t WHERE x = ? AND y = ?"),
+        (
+            "SELECT * FROM t WHERE name = 'O''Brien' AND age > 42",
+            "SELECT * FROM t WHERE name = ? AND age > ?",
+        ),
+        (
+            "SELECT * FROM t WHERE x = -3.5e2 AND y = E'a\\'b'",
+            "SELECT * FROM t WHERE x = ? AND y = ?",
+        ),
         ("UPDATE t SET a = $1 WHERE id = :id", "UPDATE t SET a = ? WHERE id = ?"),
         ("SELECT a FROM t WHERE b = %(b)s LIMIT 21", "SELECT a FROM t WHERE b = ? LIMIT ?"),
-        ("INSERT INTO t (a, b) VALUES (%s, %s), (%s, %s), (%s, %s)",
-         "INSERT INTO t (a, b) VALUES (...)"),
+        (
+            "INSERT INTO t (a, b) VALUES (%s, %s), (%s, %s), (%s, %s)",
+            "INSERT INTO t (a, b) VALUES (...)",
+        ),
         ("SELECT 1 /* comment with 'secret' */ -- and 99\n FROM t", "SELECT ? FROM t"),
         ("SELECT $tag$secret$tag$ FROM t", "SELECT ? FROM t"),
         ('SAVEPOINT "s140234_x12"', "SAVEPOINT ?"),

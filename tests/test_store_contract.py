@@ -29,8 +29,9 @@ def store(request: pytest.FixtureRequest) -> BaseStore:
     return STORES[request.param]()
 
 
-def bucket(start: int, requests: int = 1, durations: tuple[float, ...] = (),
-           route: str = "/a/") -> Bucket:
+def bucket(
+    start: int, requests: int = 1, durations: tuple[float, ...] = (), route: str = "/a/"
+) -> Bucket:
     b = Bucket(start, 10)
     b.counters[(m.REQUESTS.name, ("GET", route, "200"))] = requests
     if durations:
@@ -108,9 +109,7 @@ def test_totals_are_cumulative_and_outlive_the_retention(store: BaseStore) -> No
 def test_purge_removes_what_is_older_than_the_retention(store: BaseStore) -> None:
     store.write([bucket(NOW - 25 * 3600, 1), bucket(NOW - 23 * 3600, 2)])
     store.purge(now=NOW)
-    kept = [
-        b for tier in store.tiers for b in store.read_buckets(tier.seconds, 0, NOW)
-    ]
+    kept = [b for tier in store.tiers for b in store.read_buckets(tier.seconds, 0, NOW)]
     assert kept and all(b.start >= NOW - 24 * 3600 - 600 for b in kept)
     assert requests_in(store, 24 * 3600) == 2
 

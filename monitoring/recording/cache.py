@@ -25,8 +25,21 @@ from .safety import report_internal_error
 RecorderGetter = Callable[[], Recorder]
 
 OPERATIONS = (
-    "get", "get_many", "get_or_set", "set", "add", "delete", "touch", "incr", "decr",
-    "set_many", "delete_many", "has_key", "clear", "incr_version", "decr_version",
+    "get",
+    "get_many",
+    "get_or_set",
+    "set",
+    "add",
+    "delete",
+    "touch",
+    "incr",
+    "decr",
+    "set_many",
+    "delete_many",
+    "has_key",
+    "clear",
+    "incr_version",
+    "decr_version",
 )
 # Operations whose first nested ``get`` is the read that decides hit or miss.
 READ_THROUGH = frozenset(("get", "get_or_set"))
@@ -102,8 +115,9 @@ class CacheInstrument:
 
     # -- wrappers -------------------------------------------------------------------------
 
-    def get(self, original: Callable[..., Any], key: Any, default: Any = None,
-            version: Any = None) -> Any:
+    def get(
+        self, original: Callable[..., Any], key: Any, default: Any = None, version: Any = None
+    ) -> Any:
         parent = _frame.get()
         if parent is not None or _muted():
             value = original(key, _MISSING, version=version)
@@ -136,8 +150,7 @@ class CacheInstrument:
         self._read_many(keys, found)
         return found
 
-    def operation(self, name: str, original: Callable[..., Any], *args: Any,
-                  **kwargs: Any) -> Any:
+    def operation(self, name: str, original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if _frame.get() is not None or _muted():
             return original(*args, **kwargs)
         token = _frame.set(_Frame(count_reads=name in READ_THROUGH))
@@ -148,8 +161,9 @@ class CacheInstrument:
             _frame.reset(token)
             self._timed(name, start)
 
-    async def async_operation(self, name: str, original: Callable[..., Any], *args: Any,
-                              **kwargs: Any) -> Any:
+    async def async_operation(
+        self, name: str, original: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any:
         if _frame.get() is not None or _muted():
             return await original(*args, **kwargs)
         if name == "get_many" and args:
@@ -194,6 +208,6 @@ def install_cache_instrumentation(
     handler.create_connection = create_connection  # type: ignore[method-assign]
     handler._monitoring_installed = True  # type: ignore[attr-defined]
     for alias in handler.settings:
-        cache = getattr(handler._connections, alias, None)
+        cache = getattr(handler._connections, alias, None)  # type: ignore[attr-defined]
         if cache is not None and not excluded(alias):
             instrument_cache(cache, alias, get_recorder)

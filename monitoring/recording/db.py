@@ -33,8 +33,14 @@ class QueryRecorder:
         self.vendor = vendor
         self.get_recorder = get_recorder
 
-    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool,
-                 context: dict[str, Any]) -> Any:
+    def __call__(
+        self,
+        execute: Callable[..., Any],
+        sql: str,
+        params: Any,
+        many: bool,
+        context: dict[str, Any],
+    ) -> Any:
         state = current_state.get()
         if state is not None and state.muted:
             return execute(sql, params, many, context)
@@ -82,8 +88,9 @@ class ConnectionGuard:
 
     __slots__ = ("alias", "get_recorder", "original")
 
-    def __init__(self, alias: str, original: Callable[[], None],
-                 get_recorder: RecorderGetter) -> None:
+    def __init__(
+        self, alias: str, original: Callable[[], None], get_recorder: RecorderGetter
+    ) -> None:
         self.alias = alias
         self.original = original
         self.get_recorder = get_recorder

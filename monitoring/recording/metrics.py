@@ -20,87 +20,137 @@ class Metric:
 
 
 REQUESTS = Metric(
-    "requests", "counter", ("method", "route", "status"),
+    "requests",
+    "counter",
+    ("method", "route", "status"),
     "HTTP requests by method, route pattern and status code.",
     "django_http_requests_total",
 )
 REQUEST_DURATION = Metric(
-    "request_duration", "histogram", ("method", "route"),
+    "request_duration",
+    "histogram",
+    ("method", "route"),
     "Time to produce the response, in seconds.",
-    "django_http_request_duration_seconds", "REQUEST_DURATION_BUCKETS",
+    "django_http_request_duration_seconds",
+    "REQUEST_DURATION_BUCKETS",
 )
 EXCEPTIONS = Metric(
-    "exceptions", "counter", ("route", "exception"),
+    "exceptions",
+    "counter",
+    ("route", "exception"),
     "Unhandled exceptions raised by views, by route and exception class.",
     "django_http_exceptions_total",
 )
 QUERY_DURATION = Metric(
-    "query_duration", "histogram", ("alias", "operation"),
+    "query_duration",
+    "histogram",
+    ("alias", "operation"),
     "ORM and raw SQL query duration, in seconds.",
-    "django_db_query_duration_seconds", "QUERY_DURATION_BUCKETS",
+    "django_db_query_duration_seconds",
+    "QUERY_DURATION_BUCKETS",
 )
 QUERIES_PER_REQUEST = Metric(
-    "queries_per_request", "histogram", ("route",),
+    "queries_per_request",
+    "histogram",
+    ("route",),
     "Database queries issued while serving one request.",
-    "django_db_queries_per_request", "QUERIES_PER_REQUEST_BUCKETS",
+    "django_db_queries_per_request",
+    "QUERIES_PER_REQUEST_BUCKETS",
 )
 DB_ERRORS = Metric(
-    "db_errors", "counter", ("alias", "error"),
+    "db_errors",
+    "counter",
+    ("alias", "error"),
     "Database errors (query failures and connection failures) by alias and class.",
     "django_db_errors_total",
 )
 DB_CONNECTION_ERRORS = Metric(
-    "db_connection_errors", "counter", ("alias", "reason"),
+    "db_connection_errors",
+    "counter",
+    ("alias", "reason"),
     "Failures to obtain a database connection: refused, timeout, pool_exhausted or other.",
     "django_db_connection_errors_total",
 )
 SLOW_QUERIES = Metric(
-    "slow_queries", "counter", ("alias", "route"),
+    "slow_queries",
+    "counter",
+    ("alias", "route"),
     "Queries slower than SLOW_QUERY_MS.",
     "django_db_slow_queries_total",
 )
 N_PLUS_ONE = Metric(
-    "n_plus_one", "counter", ("route", "fingerprint"),
+    "n_plus_one",
+    "counter",
+    ("route", "fingerprint"),
     "Requests in which one statement repeated at least N_PLUS_ONE_THRESHOLD times.",
     "django_db_n_plus_one_requests_total",
 )
 N_PLUS_ONE_MAX = Metric(
-    "n_plus_one_max", "maximum", ("route", "fingerprint"),
+    "n_plus_one_max",
+    "maximum",
+    ("route", "fingerprint"),
     "Most repetitions of one statement within one request.",
 )
 FINGERPRINT_DURATION = Metric(
-    "fingerprint_duration", "histogram", ("fingerprint",),
+    "fingerprint_duration",
+    "histogram",
+    ("fingerprint",),
     "Duration of each normalised statement, in seconds.",
-    None, "QUERY_DURATION_BUCKETS",
+    None,
+    "QUERY_DURATION_BUCKETS",
 )
 FINGERPRINT_ROUTES = Metric(
-    "fingerprint_routes", "counter", ("fingerprint", "route"),
+    "fingerprint_routes",
+    "counter",
+    ("fingerprint", "route"),
     "Executions of each normalised statement by route.",
 )
 CACHE_GETS = Metric(
-    "cache_gets", "counter", ("cache", "prefix", "result"),
+    "cache_gets",
+    "counter",
+    ("cache", "prefix", "result"),
     "Cache reads by cache alias, key prefix and result (hit or miss).",
     "django_cache_gets_total",
 )
 CACHE_OPERATION_DURATION = Metric(
-    "cache_operation_duration", "histogram", ("cache", "operation"),
+    "cache_operation_duration",
+    "histogram",
+    ("cache", "operation"),
     "Cache operation duration, in seconds.",
-    "django_cache_operation_duration_seconds", "CACHE_DURATION_BUCKETS",
+    "django_cache_operation_duration_seconds",
+    "CACHE_DURATION_BUCKETS",
 )
 CACHE_ROUTE_GETS = Metric(
-    "cache_route_gets", "counter", ("route", "result"),
+    "cache_route_gets",
+    "counter",
+    ("route", "result"),
     "Cache reads by the route that issued them.",
 )
 LABEL_OVERFLOW = Metric(
-    "label_overflow", "counter", ("label",),
-    "Label values folded into \"other\" because a label reached its bound.",
+    "label_overflow",
+    "counter",
+    ("label",),
+    'Label values folded into "other" because a label reached its bound.',
     "monitoring_label_overflow_total",
 )
 
 ALL = (
-    REQUESTS, REQUEST_DURATION, EXCEPTIONS, QUERY_DURATION, QUERIES_PER_REQUEST, DB_ERRORS,
-    DB_CONNECTION_ERRORS, SLOW_QUERIES, N_PLUS_ONE, N_PLUS_ONE_MAX, FINGERPRINT_DURATION,
-    FINGERPRINT_ROUTES, CACHE_GETS, CACHE_OPERATION_DURATION, CACHE_ROUTE_GETS, LABEL_OVERFLOW,
+    REQUESTS,
+    REQUEST_DURATION,
+    EXCEPTIONS,
+    QUERY_DURATION,
+    QUERIES_PER_REQUEST,
+    DB_ERRORS,
+    DB_CONNECTION_ERRORS,
+    SLOW_QUERIES,
+    N_PLUS_ONE,
+    N_PLUS_ONE_MAX,
+    FINGERPRINT_DURATION,
+    FINGERPRINT_ROUTES,
+    CACHE_GETS,
+    CACHE_OPERATION_DURATION,
+    CACHE_ROUTE_GETS,
+    LABEL_OVERFLOW,
 )
 BY_NAME = {metric.name: metric for metric in ALL}
 

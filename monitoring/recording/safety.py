@@ -8,6 +8,7 @@ raised into the request.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -36,7 +37,8 @@ def report_internal_error(kind: str, exc: BaseException) -> None:
             return
         _last_logged[kind] = now
         suppressed = _counts[kind]
-    try:
+    # A broken logging set-up must not hurt the site either.
+    with contextlib.suppress(Exception):
         logger.warning(
             "monitoring: internal error in %s (%s); the request was not affected. "
             "Errors of this kind are counted and logged at most once a minute "
@@ -46,8 +48,6 @@ def report_internal_error(kind: str, exc: BaseException) -> None:
             suppressed,
             exc_info=exc,
         )
-    except Exception:  # noqa: S110 - a broken logging set-up must not hurt the site either
-        pass
 
 
 def internal_error_counts() -> dict[str, int]:

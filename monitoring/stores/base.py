@@ -33,8 +33,12 @@ DEFAULT_TIERS = (Tier(10, 15 * 60), Tier(60, 3 * 3600), Tier(600, None))
 class BaseStore(ABC):
     """Base class of every store; subclasses implement the abstract methods."""
 
-    def __init__(self, retention_hours: float = 24, tiers: Sequence[Tier] = DEFAULT_TIERS,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        retention_hours: float = 24,
+        tiers: Sequence[Tier] = DEFAULT_TIERS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.retention_seconds = int(retention_hours * 3600)
         self.tiers = tuple(tiers)
         self.clock = clock
@@ -60,10 +64,10 @@ class BaseStore(ABC):
     def purge(self, now: float | None = None) -> None:
         """Remove data older than each tier keeps it (the last tier: the retention)."""
 
-    def ping(self) -> None:
+    def ping(self) -> None:  # noqa: B027 - optional hook; in-process stores are always up
         """Raise if the store cannot be reached."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook; nothing to release by default
         """Release connections; the store may be used again afterwards."""
 
     def keep_seconds(self, tier: Tier) -> int:
@@ -89,5 +93,8 @@ class BaseStore(ABC):
         tier = self.tier_for(seconds)
         buckets = self.read_buckets(tier.seconds, now - seconds, now)
         start = buckets[0].start if buckets else now - seconds
-        return Window(start=min(start, now - seconds), end=now,
-                      data=merge_buckets(buckets, int(start), int(now - start)))
+        return Window(
+            start=min(start, now - seconds),
+            end=now,
+            data=merge_buckets(buckets, int(start), int(now - start)),
+        )

@@ -13,8 +13,12 @@ from .base import DEFAULT_TIERS, BaseStore, Tier
 class MemoryStore(BaseStore):
     """Keeps tiers of buckets and the totals in this process's memory."""
 
-    def __init__(self, retention_hours: float = 24, tiers: Sequence[Tier] = DEFAULT_TIERS,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        retention_hours: float = 24,
+        tiers: Sequence[Tier] = DEFAULT_TIERS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__(retention_hours, tiers, clock)
         self._lock = threading.Lock()
         self._tiers: dict[int, dict[int, Bucket]] = {tier.seconds: {} for tier in self.tiers}

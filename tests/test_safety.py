@@ -1,0 +1,93 @@
+"""Never hurt the host: a broken recorder or store leaves every response as it was."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from monitoring import runtime
+from monitoring.recording import safety
+from monitoring.recording.recorder import Recorder
+from tests.conftest import Monitored
+
+pytestmark = pytest.mark.django_db
+
+
+def broken(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("recorder broken on purpose")
+
+
+@pytest.fixture
+def fresh_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(safety, "_counts", {})
+    monkeypatch.setattr(safety, "_last_logged", {})
+
+
+@pytest.mark.parametrize(
+    "method", ["record_request", "record_query", "record_cache_operation", "record_cache_read"]
+)
+def test_a_broken_recorder_does_not_change_the_response(
+    monitored: Monitored,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_errors: None,
+    method: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(Recorder, method, broken)
+    client = Client()
+    with caplog.at_level(logging.WARNING, logger="monitoring"):
+        for _ in range(3):
+            response = client.get("/t/queries/2/")
+            assert (response.status_code, response.content) == (200, b"2")
+            cache.set("user:1", "v")
+            assert cache.get("user:1") == "v"
+    counts = safety.internal_error_counts()
+    assert sum(counts.values()) >= 3
+    warnings = [r for r in caplog.records if r.name == "monitoring"]
+    # Logged once per kind of error within the minute, however often it happened.
+    assert len(warnings) == len(counts)
+    assert all("request was not affected" in r.getMessage() for r in warnings)
+
+
+def test_internal_errors_are_exposed_as_a_metric(
+    monitored: Monitored, monkeypatch: pytest.MonkeyPatch, fresh_errors: None
+) -> None:
+    monkeypatch.setattr(Recorder, "record_request", broken)
+    Client().get("/t/plain/")
+    Client().get("/t/plain/")
+    text = Client().get("/monitoring/metrics/?format=prometheus").content.decode()
+    assert 'monitoring_internal_errors_total{kind="request"} 2.0' in text
+
+
+def test_an_exception_from_the_view_is_unchanged(
+    monitored: Monitored, monkeypatch: pytest.MonkeyPatch, fresh_errors: None
+) -> None:
+    monkeypatch.setattr(Recorder, "record_request", broken)
+    with pytest.raises(ValueError, match="boom"):
+        Client().get("/t/boom/")
+
+
+def test_a_failing_store_loses_nothing_for_the_site(
+    monitored: Monitored, monkeypatch: pytest.MonkeyPatch, fresh_errors: None
+) -> None:
+    Client().get("/t/plain/")
+    monkeypatch.setattr(type(runtime.get_store()), "write", broken)
+    runtime.flush()
+    assert Client().get("/t/plain/").status_code == 200
+    assert safety.internal_error_counts() == {"flush": 1}
+
+
+def test_errors_are_logged_again_after_a_minute(
+    monkeypatch: pytest.MonkeyPatch, fresh_errors: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(safety.time, "monotonic", lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="monitoring"):
+        for step in (0, 10, 59, 61, 62):
+            now[0] = 1000.0 + step
+            safety.report_internal_error("query", RuntimeError("x"))
+    assert len(caplog.records) == 2
+    assert safety.internal_error_counts() == {"query": 5}
