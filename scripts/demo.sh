@@ -13,6 +13,8 @@ VENV="$REPO_ROOT/.venvs/demo"
 PY="$VENV/bin/python"
 MANAGE=("$PY" "$REPO_ROOT/example/manage.py")
 SERVER_LOG="$VENV/gunicorn.log"
+# The example's own settings, whatever the calling environment says.
+export DJANGO_SETTINGS_MODULE=exampleproject.settings
 SERVER_PID=""
 TRAFFIC_PID=""
 
@@ -133,6 +135,7 @@ cat <<EOT
 
   Example shop:  $SITE/
   Metrics:       $SITE/monitoring/metrics/?format=prometheus
+  Summary:       $SITE/monitoring/metrics/?window=5m
   Health:        $SITE/monitoring/healthz/
 
 EOT

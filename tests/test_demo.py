@@ -1,0 +1,74 @@
+"""The README's demo command: the example shop under gunicorn with traffic and monitoring."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fetch(url: str) -> bytes:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=5) as response:
+        return bytes(response.read())
+
+
+def test_demo_serves_the_shop_with_traffic_and_metrics() -> None:
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "DEMO_DURATION": "20"}
+    demo = subprocess.Popen(
+        ["bash", "scripts/demo.sh"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 300
+        assert demo.stdout is not None
+        while time.monotonic() < deadline:
+            line = demo.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Summary:" in line:
+                break
+        output = "".join(lines)
+        assert f"http://127.0.0.1:{port}/monitoring/metrics/?format=prometheus" in output, output
+        summary: dict = {}
+        for _ in range(30):  # the generator needs a moment; bounded
+            time.sleep(0.5)
+            summary = json.loads(fetch(f"http://127.0.0.1:{port}/monitoring/metrics/?window=5m"))
+            if summary["requests"]["total"] >= 20:
+                break
+        routes = {row["route"] for row in summary["routes"]}
+        assert {"/products/", "/products/<int:pk>/"} <= routes
+        assert summary["database"]["queries"] > 0
+        assert summary["cache"]["hits"] + summary["cache"]["misses"] > 0
+        text = fetch(f"http://127.0.0.1:{port}/monitoring/metrics/?format=prometheus").decode()
+        assert 'route="/products/n-plus-one/"' in text
+        rest, _ = demo.communicate(timeout=120)
+        assert demo.returncode == 0, output + rest
+        assert "Sent " in rest and "requests" in rest
+    finally:
+        if demo.poll() is None:
+            demo.terminate()
+            demo.wait(timeout=30)
