@@ -53,30 +53,23 @@ def families(totals: Bucket) -> Iterator[Metric]:
             yield histogram
 
 
-def gauge(
-    name: str,
-    documentation: str,
-    labels: Iterable[str],
-    samples: Iterable[tuple[Iterable[str], float]],
-) -> GaugeMetricFamily:
+Samples = Iterable[tuple[Iterable[str], float]]
+
+
+def _simple(family: GaugeMetricFamily | CounterMetricFamily, samples: Samples) -> Metric:
+    for values, value in samples:
+        family.add_metric(list(values), value)
+    return family
+
+
+def gauge(name: str, documentation: str, labels: Iterable[str], samples: Samples) -> Metric:
     """Build a gauge family from (label values, value) pairs."""
-    family = GaugeMetricFamily(name, documentation, labels=list(labels))
-    for values, value in samples:
-        family.add_metric(list(values), value)
-    return family
+    return _simple(GaugeMetricFamily(name, documentation, labels=list(labels)), samples)
 
 
-def counter(
-    name: str,
-    documentation: str,
-    labels: Iterable[str],
-    samples: Iterable[tuple[Iterable[str], float]],
-) -> CounterMetricFamily:
+def counter(name: str, documentation: str, labels: Iterable[str], samples: Samples) -> Metric:
     """Build a counter family from (label values, value) pairs."""
-    family = CounterMetricFamily(name, documentation, labels=list(labels))
-    for values, value in samples:
-        family.add_metric(list(values), value)
-    return family
+    return _simple(CounterMetricFamily(name, documentation, labels=list(labels)), samples)
 
 
 class _Collector:
