@@ -48,11 +48,13 @@ _MISSING = object()
 
 
 class _Frame:
-    __slots__ = ("count_reads", "reads")
+    __slots__ = ("count_reads", "excluded", "reads")
 
     def __init__(self, count_reads: bool) -> None:
         self.count_reads = count_reads
         self.reads = 0
+        # Seconds spent in a get_or_set default callable: the site's time, not the cache's.
+        self.excluded = 0.0
 
 
 _frame: ContextVar[_Frame | None] = ContextVar("monitoring_cache_frame", default=None)
@@ -90,10 +92,10 @@ class CacheInstrument:
 
     # -- recording helpers ----------------------------------------------------------------
 
-    def _timed(self, operation: str, start: float) -> None:
+    def _timed(self, operation: str, start: float, frame: _Frame) -> None:
         try:
             self.get_recorder().record_cache_operation(
-                self.alias, operation, perf_counter() - start
+                self.alias, operation, perf_counter() - start - frame.excluded
             )
         except Exception as exc:
             report_internal_error("cache", exc)
@@ -126,13 +128,14 @@ class CacheInstrument:
                     self._read(key, value is not _MISSING)
                 parent.reads += 1
             return default if value is _MISSING else value
-        token = _frame.set(_Frame(count_reads=False))
+        frame = _Frame(count_reads=False)
+        token = _frame.set(frame)
         start = perf_counter()
         try:
             value = original(key, _MISSING, version=version)
         finally:
             _frame.reset(token)
-            self._timed("get", start)
+            self._timed("get", start, frame)
         self._read(key, value is not _MISSING)
         return default if value is _MISSING else value
 
@@ -140,45 +143,92 @@ class CacheInstrument:
         if _frame.get() is not None or _muted():
             return original(keys, version=version)
         keys = list(keys)
-        token = _frame.set(_Frame(count_reads=False))
+        frame = _Frame(count_reads=False)
+        token = _frame.set(frame)
         start = perf_counter()
         try:
             found = original(keys, version=version)
         finally:
             _frame.reset(token)
-            self._timed("get_many", start)
+            self._timed("get_many", start, frame)
         self._read_many(keys, found)
         return found
 
     def operation(self, name: str, original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if _frame.get() is not None or _muted():
             return original(*args, **kwargs)
-        token = _frame.set(_Frame(count_reads=name in READ_THROUGH))
+        frame = _Frame(count_reads=name in READ_THROUGH)
+        if name == "get_or_set":
+            args, kwargs = _default_outside(frame, args, kwargs)
+        token = _frame.set(frame)
         start = perf_counter()
         try:
             return original(*args, **kwargs)
         finally:
             _frame.reset(token)
-            self._timed(name, start)
+            self._timed(name, start, frame)
 
     async def async_operation(
         self, name: str, original: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> Any:
         if _frame.get() is not None or _muted():
             return await original(*args, **kwargs)
-        if name == "get_many" and args:
-            args = (list(args[0]), *args[1:])
-        token = _frame.set(_Frame(count_reads=name in READ_THROUGH))
+        frame = _Frame(count_reads=name in READ_THROUGH)
+        if name == "get_many":
+            args, kwargs = _listed(args, kwargs, "keys")
+        elif name == "get_or_set":
+            args, kwargs = _default_outside(frame, args, kwargs)
+        token = _frame.set(frame)
         start = perf_counter()
         try:
             result = await original(*args, **kwargs)
         finally:
             _frame.reset(token)
-            self._timed(name, start)
+            self._timed(name, start, frame)
         if name == "get_many":
-            keys = list(args[0] if args else kwargs.get("keys", ()))
-            self._read_many(keys, result)
+            self._read_many(args[0] if args else kwargs["keys"], result)
         return result
+
+
+Arguments = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+def _listed(args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Arguments:
+    """Turn the first argument (or keyword ``name``) into a list, so it can be read twice."""
+    if args:
+        return (list(args[0]), *args[1:]), kwargs
+    if name in kwargs:
+        return args, {**kwargs, name: list(kwargs[name])}
+    return args, kwargs
+
+
+def _default_outside(frame: _Frame, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
+    """Run a callable ``get_or_set`` default as the site's own code.
+
+    Cache operations inside it are recorded as operations of their own, and the time it
+    takes is not counted as the cache's.
+    """
+    if len(args) > 1:
+        default, where = args[1], "args"
+    elif "default" in kwargs:
+        default, where = kwargs["default"], "kwargs"
+    else:
+        return args, kwargs
+    if not callable(default):
+        return args, kwargs
+
+    def compute() -> Any:
+        token = _frame.set(None)
+        start = perf_counter()
+        try:
+            return default()
+        finally:
+            frame.excluded += perf_counter() - start
+            _frame.reset(token)
+
+    if where == "args":
+        return (args[0], compute, *args[2:]), kwargs
+    return args, {**kwargs, "default": compute}
 
 
 def instrument_cache(cache: BaseCache, alias: str, get_recorder: RecorderGetter) -> None:
