@@ -28,7 +28,7 @@ run_pytest() {  # run_pytest VENV LABEL
   local venv=$1 label=$2 status=0
   echo "== pytest on $label"
   mkdir -p test-output
-  "$venv/bin/python" -m pytest -n "${PYTEST_WORKERS:-auto}" --dist loadgroup \
+  "$venv/bin/python" -m pytest -n "${PYTEST_WORKERS:-auto}" \
     --junitxml "test-output/junit-$label.xml" "${@:3}" || status=$?
   if [ "$status" = 5 ]; then
     echo "pytest collected no tests on $label: failing" >&2
