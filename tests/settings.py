@@ -42,6 +42,7 @@ PG = {
     "PASSWORD": os.environ.get("MONITORING_TEST_PG_PASSWORD", ""),
     "HOST": os.environ.get("MONITORING_TEST_PG_HOST", "127.0.0.1"),
     "PORT": os.environ.get("MONITORING_TEST_PG_PORT", "5432"),
+    "TEST": {"DEPENDENCIES": []},
 }
 DATABASES = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
@@ -52,7 +53,7 @@ if django.VERSION >= (5, 1):
     DATABASES["pgpool"] = {
         **PG,
         "OPTIONS": {"pool": {"min_size": 0, "max_size": 1, "timeout": 0.5}},
-        "TEST": {"MIRROR": "pg"},
+        "TEST": {"MIRROR": "pg", "DEPENDENCIES": []},
     }
 
 CACHES = {

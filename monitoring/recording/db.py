@@ -61,49 +61,50 @@ class QueryRecorder:
                 report_internal_error("query", internal)
 
 
-def connection_failure(exc: BaseException) -> tuple[str, str]:
-    """Return (error class, reason) for a failure to obtain a connection.
+def connection_failure(exc: BaseException) -> str:
+    """Classify a failure to obtain a connection.
 
-    The reason is one of ``pool_exhausted``, ``refused``, ``timeout``, ``too_many`` or
-    ``other``; the message is only classified, never stored.
+    Returns ``pool_exhausted``, ``refused``, ``timeout``, ``too_many`` or ``other``; the
+    message is only classified, never stored.
     """
     cause = exc.__cause__ or exc
     names = {type(e).__name__ for e in (exc, cause)}
     text = str(cause).lower()
     if "PoolTimeout" in names or "TooManyRequests" in names:
-        reason = "pool_exhausted"
-    elif "refused" in text:
-        reason = "refused"
-    elif "timeout" in text or "timed out" in text:
-        reason = "timeout"
-    elif "too many connections" in text or "connection slots" in text:
-        reason = "too_many"
-    else:
-        reason = "other"
-    return type(cause).__name__, reason
+        return "pool_exhausted"
+    if "refused" in text:
+        return "refused"
+    if "timeout" in text or "timed out" in text:
+        return "timeout"
+    if "too many connections" in text or "connection slots" in text:
+        return "too_many"
+    return "other"
 
 
 class ConnectionGuard:
-    """Replaces ``connection.ensure_connection`` to count failures to connect."""
+    """Replaces ``connection.ensure_connection`` to count failures to connect.
 
-    __slots__ = ("alias", "get_recorder", "original")
+    It looks the method up on the class at each call, so patches applied to the class
+    later (test runners block database access that way) still take effect.
+    """
 
-    def __init__(
-        self, alias: str, original: Callable[[], None], get_recorder: RecorderGetter
-    ) -> None:
-        self.alias = alias
-        self.original = original
+    __slots__ = ("connection", "get_recorder")
+
+    def __init__(self, connection: BaseDatabaseWrapper, get_recorder: RecorderGetter) -> None:
+        self.connection = connection
         self.get_recorder = get_recorder
 
     def __call__(self) -> None:
+        connection = self.connection
         try:
-            self.original()
+            type(connection).ensure_connection(connection)
         except Exception as exc:
             state = current_state.get()
             if state is None or not state.muted:
                 try:
-                    error, reason = connection_failure(exc)
-                    self.get_recorder().record_connection_error(self.alias, error, reason)
+                    self.get_recorder().record_connection_error(
+                        connection.alias, type(exc).__name__, connection_failure(exc)
+                    )
                 except Exception as internal:
                     report_internal_error("connection", internal)
             raise
@@ -117,7 +118,7 @@ def instrument_connection(connection: BaseDatabaseWrapper, get_recorder: Recorde
         QueryRecorder(connection.alias, connection.vendor, get_recorder)
     )
     connection.ensure_connection = ConnectionGuard(  # type: ignore[method-assign]
-        connection.alias, connection.ensure_connection, get_recorder
+        connection, get_recorder
     )
 
 

@@ -129,7 +129,8 @@ class Recorder:
                 self._inc(bucket, m.CACHE_ROUTE_GETS.name, (route, "miss"), state.cache_misses)
             for statement, count in state.statements.items():
                 self._inc(bucket, m.FINGERPRINT_ROUTES.name, (statement, route), count)
-                if count >= self.n_plus_one_threshold:
+                # Folded statements are many different ones; they cannot be an N+1.
+                if count >= self.n_plus_one_threshold and statement != m.OTHER:
                     self._inc(bucket, m.N_PLUS_ONE.name, (route, statement))
                     key = (m.N_PLUS_ONE_MAX.name, (route, statement))
                     if count > bucket.maxima.get(key, 0):
