@@ -19,6 +19,7 @@ from django.core.cache import CacheHandler
 from django.core.cache.backends.base import BaseCache
 
 from .context import current_state
+from .hooks import instrument_handler
 from .recorder import Recorder
 from .safety import report_internal_error
 
@@ -242,22 +243,6 @@ def install_cache_instrumentation(
     handler: CacheHandler, get_recorder: RecorderGetter, excluded: Callable[[str], bool]
 ) -> None:
     """Instrument every cache object ``handler`` creates from now on, and those it has."""
-    if getattr(handler, "_monitoring_installed", False):
-        return
-    original = handler.create_connection
-
-    def create_connection(alias: str) -> BaseCache:
-        cache = original(alias)
-        try:
-            if not excluded(alias):
-                instrument_cache(cache, alias, get_recorder)
-        except Exception as exc:
-            report_internal_error("instrumentation", exc)
-        return cache
-
-    handler.create_connection = create_connection  # type: ignore[method-assign]
-    handler._monitoring_installed = True  # type: ignore[attr-defined]
-    for alias in handler.settings:
-        cache = getattr(handler._connections, alias, None)  # type: ignore[attr-defined]
-        if cache is not None and not excluded(alias):
-            instrument_cache(cache, alias, get_recorder)
+    instrument_handler(
+        handler, lambda cache, alias: instrument_cache(cache, alias, get_recorder), excluded
+    )

@@ -17,6 +17,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import ConnectionHandler
 
 from .context import current_state
+from .hooks import instrument_handler
 from .recorder import Recorder
 from .safety import report_internal_error
 
@@ -126,21 +127,6 @@ def install_database_instrumentation(
     handler: ConnectionHandler, get_recorder: RecorderGetter, excluded: Callable[[str], bool]
 ) -> None:
     """Instrument every connection ``handler`` creates from now on, and those it has."""
-    if getattr(handler, "_monitoring_installed", False):
-        return
-    original = handler.create_connection
-
-    def create_connection(alias: str) -> BaseDatabaseWrapper:
-        connection = original(alias)
-        try:
-            if not excluded(alias):
-                instrument_connection(connection, get_recorder)
-        except Exception as exc:
-            report_internal_error("instrumentation", exc)
-        return connection
-
-    handler.create_connection = create_connection  # type: ignore[method-assign]
-    handler._monitoring_installed = True  # type: ignore[attr-defined]
-    for connection in handler.all(initialized_only=True):
-        if not excluded(connection.alias):
-            instrument_connection(connection, get_recorder)
+    instrument_handler(
+        handler, lambda connection, _: instrument_connection(connection, get_recorder), excluded
+    )
