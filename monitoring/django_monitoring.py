@@ -1,9 +1,11 @@
 """The middleware named in the wire-up.
 
-Any one of these classes records requests, and the outermost of them in ``MIDDLEWARE``
-opens the per-request state and times the request: with the documented wire-up that is
-``QueryMonitoringMiddleware``. Put ``RequestTimingMiddleware`` first in ``MIDDLEWARE`` to
-time the whole middleware stack as well. Every class works under WSGI and ASGI.
+Any one of these classes records requests, queries and cache operations; the first of
+them in ``MIDDLEWARE`` does the work and the others step out of the chain at start-up
+(``MiddlewareNotUsed``), so the documented pair costs one layer, not two. With the
+documented wire-up that is ``QueryMonitoringMiddleware``. Put ``RequestTimingMiddleware``
+first in ``MIDDLEWARE`` to time the whole middleware stack as well. Every class works
+under WSGI and ASGI.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from time import perf_counter
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.module_loading import import_string
 
 from .exclusions import is_excluded
 from .recording.context import MUTED, RequestState, current_state
@@ -29,6 +34,8 @@ class _RecordingMiddleware:
     async_capable = True
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        if not _first_in_middleware(type(self)):
+            raise MiddlewareNotUsed("an earlier monitoring middleware records the requests")
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
@@ -65,6 +72,20 @@ class _RecordingMiddleware:
         state = current_state.get()
         if state is not None and not state.muted:
             state.exception = type(exception).__name__
+
+
+def _first_in_middleware(cls: type) -> bool:
+    """True unless another monitoring middleware comes before ``cls`` in MIDDLEWARE."""
+    for path in settings.MIDDLEWARE:
+        if not path.startswith("monitoring."):
+            continue
+        try:
+            found = import_string(path)
+        except ImportError:
+            continue
+        if isinstance(found, type) and issubclass(found, _RecordingMiddleware):
+            return found is cls
+    return True
 
 
 def _open(request: HttpRequest) -> Opened:

@@ -29,14 +29,24 @@ class Flusher(threading.Thread):
     def __init__(self, interval: float) -> None:
         super().__init__(name="monitoring-flusher", daemon=True)
         self.interval = interval
-        self.stopped = threading.Event()
+        self.stopped = False
+        self.woken = threading.Event()
 
     def run(self) -> None:
-        while not self.stopped.wait(self.interval):
+        while True:
+            self.woken.wait(self.interval)
+            self.woken.clear()
+            if self.stopped:
+                return
             flush()
 
+    def wake(self) -> None:
+        """Flush now rather than at the next interval (a large backlog is pending)."""
+        self.woken.set()
+
     def stop(self) -> None:
-        self.stopped.set()
+        self.stopped = True
+        self.woken.set()
 
 
 def get_recorder() -> Recorder:
@@ -52,9 +62,11 @@ def _start() -> Recorder:
     with _lock:
         if _recorder is None:
             settings = config.get_config()
-            _recorder = Recorder(settings)
             _flusher = Flusher(float(settings["FLUSH_INTERVAL"]))
+            recorder = Recorder(settings)
+            recorder.on_backlog = _flusher.wake
             _flusher.start()
+            _recorder = recorder
         return _recorder
 
 

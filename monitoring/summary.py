@@ -35,7 +35,7 @@ def request_counts(window: Window, **match: str) -> tuple[float, float]:
 def summarise(window: Window) -> dict[str, Any]:
     """Return the summary document of ``window``."""
     requests, errors = request_counts(window)
-    queries = window.histogram(m.QUERY_DURATION)
+    queries = window.histogram(m.FINGERPRINT_DURATION)
     per_request = window.histogram(m.QUERIES_PER_REQUEST)
     hits = window.total(m.CACHE_GETS, result="hit")
     misses = window.total(m.CACHE_GETS, result="miss")

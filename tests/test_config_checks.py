@@ -116,7 +116,7 @@ def test_valid_settings_pass_every_check() -> None:
         ALLOWED_IPS=["10.0.0.0/8"],
         ALERT_SLACK_ENABLED=True,
         SLACK_WEBHOOK_URL="https://hooks.slack.com/services/T/B/X",
-        CACHE_KEY_PREFIX_FUNCTION="monitoring.recording.recorder.default_key_prefix",
+        CACHE_KEY_PREFIX_FUNCTION="monitoring.recording.aggregator.default_key_prefix",
     )
     assert found == {}
 

@@ -27,7 +27,7 @@ def fresh_errors(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    "method", ["record_request", "record_query", "record_cache_operation", "record_cache_read"]
+    "method", ["record_request", "record_query", "record_cache_operation", "record_cache_get"]
 )
 def test_a_broken_recorder_does_not_change_the_response(
     monitored: Monitored,

@@ -12,30 +12,22 @@ import heapq
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from math import ceil, log
 
-from ddsketch import LogCollapsingLowestDenseDDSketch
-
-# Bounds the bins of one sketch (memory); with 1% accuracy 1024 bins span a ratio of
-# about 10^8 between the smallest and largest value kept exactly.
-SKETCH_BIN_LIMIT = 1024
+from .sketch import ZERO_KEY, Bins, key_constants, merge_bins, quantiles
 
 SeriesKey = tuple[str, tuple[str, ...]]
-
-
-def new_sketch(relative_accuracy: float) -> LogCollapsingLowestDenseDDSketch:
-    """Return an empty, mergeable quantile sketch."""
-    return LogCollapsingLowestDenseDDSketch(relative_accuracy, bin_limit=SKETCH_BIN_LIMIT)
 
 
 class Histogram:
     """Fixed Prometheus buckets plus a quantile sketch of the same observations.
 
     ``counts[i]`` is the number of observations ``<= bounds[i]`` and ``> bounds[i-1]``;
-    the last entry counts those above every bound (``+Inf``). ``sketch`` is None in
-    cumulative totals, which only Prometheus reads.
+    the last entry counts those above every bound (``+Inf``). ``bins`` is the sketch (see
+    ``sketch.py``); it is None where no percentile is needed, as in cumulative totals.
     """
 
-    __slots__ = ("accuracy", "bounds", "count", "counts", "sketch", "sum")
+    __slots__ = ("accuracy", "bins", "bounds", "count", "counts", "multiplier", "smallest", "sum")
 
     def __init__(self, bounds: Sequence[float], relative_accuracy: float | None) -> None:
         self.bounds = bounds
@@ -43,42 +35,56 @@ class Histogram:
         self.count = 0
         self.sum = 0.0
         self.accuracy = relative_accuracy
-        self.sketch = None if relative_accuracy is None else new_sketch(relative_accuracy)
+        self.bins: Bins | None = None
+        if relative_accuracy is not None:
+            self.bins = {}
+            self.multiplier, self.smallest = key_constants(relative_accuracy)
 
     def observe(self, value: float) -> None:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.count += 1
         self.sum += value
-        if self.sketch is not None:
-            self.sketch.add(value)
+        bins = self.bins
+        if bins is not None:
+            # bin_key(), inlined: this runs for every request, query and cache operation.
+            key = (
+                int(ceil(log(value, 2) * self.multiplier) + 0.0)
+                if value > self.smallest
+                else ZERO_KEY
+            )
+            bins[key] = bins.get(key, 0) + 1
 
     def merge(self, other: Histogram) -> None:
         """Add ``other`` into this histogram (same bounds)."""
-        if list(other.bounds) != list(self.bounds):
+        if len(other.counts) != len(self.counts) or list(other.bounds) != list(self.bounds):
             raise ValueError("cannot merge histograms with different bounds")
+        counts = self.counts
         for i, n in enumerate(other.counts):
-            self.counts[i] += n
+            counts[i] += n
         self.count += other.count
         self.sum += other.sum
-        if self.sketch is not None and other.sketch is not None:
-            self.sketch.merge(other.sketch)
+        if self.bins is not None and other.bins is not None:
+            if other.accuracy != self.accuracy:
+                raise ValueError("cannot merge sketches of different accuracy")
+            merge_bins(self.bins, other.bins)
+
+    def quantiles(self, *qs: float) -> list[float | None]:
+        """The ``qs`` quantiles (0..1), within the sketch's relative error; None when empty."""
+        if self.bins is None or self.accuracy is None or self.count == 0:
+            return [None for _ in qs]
+        return quantiles(self.bins, self.accuracy, qs)
 
     def quantile(self, q: float) -> float | None:
-        """Return the ``q`` quantile (0..1) from the sketch, or None when empty."""
-        if self.sketch is None or self.count == 0:
-            return None
-        value = self.sketch.get_quantile_value(q)
-        return None if value is None else max(float(value), 0.0)
+        """The ``q`` quantile (0..1); see :meth:`quantiles` for several at once."""
+        return self.quantiles(q)[0]
 
     def copy(self, keep_sketch: bool = True) -> Histogram:
-        clone = Histogram(self.bounds, None)
+        clone = Histogram(self.bounds, self.accuracy if keep_sketch else None)
         clone.counts = list(self.counts)
         clone.count = self.count
         clone.sum = self.sum
-        if keep_sketch and self.sketch is not None and self.accuracy is not None:
-            clone.accuracy = self.accuracy
-            clone.sketch = new_sketch(self.accuracy)
-            clone.sketch.merge(self.sketch)
+        if clone.bins is not None and self.bins is not None:
+            clone.bins = dict(self.bins)
         return clone
 
 

@@ -96,7 +96,7 @@ class CacheInstrument:
     def _timed(self, operation: str, start: float, frame: _Frame) -> None:
         try:
             self.get_recorder().record_cache_operation(
-                self.alias, operation, perf_counter() - start - frame.excluded
+                self.alias, operation, perf_counter() - start - frame.excluded, current_state.get()
             )
         except Exception as exc:
             report_internal_error("cache", exc)
@@ -129,15 +129,19 @@ class CacheInstrument:
                     self._read(key, value is not _MISSING)
                 parent.reads += 1
             return default if value is _MISSING else value
-        frame = _Frame(count_reads=False)
-        token = _frame.set(frame)
+        token = _frame.set(_Frame(count_reads=False))
         start = perf_counter()
         try:
             value = original(key, _MISSING, version=version)
         finally:
+            duration = perf_counter() - start
             _frame.reset(token)
-            self._timed("get", start, frame)
-        self._read(key, value is not _MISSING)
+        try:
+            self.get_recorder().record_cache_get(
+                self.alias, str(key), value is not _MISSING, duration, current_state.get()
+            )
+        except Exception as exc:
+            report_internal_error("cache", exc)
         return default if value is _MISSING else value
 
     def get_many(self, original: Callable[..., Any], keys: Any, version: Any = None) -> Any:

@@ -16,25 +16,19 @@ from .metrics import UNMATCHED_ROUTE
 
 
 class RequestState:
-    """What one request has done so far."""
+    """What one request has done so far.
 
-    __slots__ = (
-        "cache_hits",
-        "cache_misses",
-        "exception",
-        "muted",
-        "queries",
-        "request",
-        "statements",
-    )
+    ``events`` holds the request's queries and cache operations as plain tuples, in the
+    order they happened; they are aggregated after the response, off the request's time.
+    """
+
+    __slots__ = ("events", "exception", "muted", "queries", "request")
 
     def __init__(self, request: Any = None, muted: bool = False) -> None:
         self.request = request
         self.muted = muted
         self.queries = 0
-        self.statements: dict[str, int] = {}
-        self.cache_hits = 0
-        self.cache_misses = 0
+        self.events: list[tuple[Any, ...]] = []
         self.exception: str | None = None
 
     @property

@@ -50,7 +50,7 @@ class QueryRecorder:
             return execute(sql, params, many, context)
         except DatabaseError as exc:
             try:
-                self.get_recorder().record_db_error(self.alias, type(exc).__name__)
+                self.get_recorder().record_db_error(self.alias, type(exc).__name__, state)
             except Exception as internal:
                 report_internal_error("database", internal)
             raise
@@ -104,7 +104,7 @@ class ConnectionGuard:
             if state is None or not state.muted:
                 try:
                     self.get_recorder().record_connection_error(
-                        connection.alias, type(exc).__name__, connection_failure(exc)
+                        connection.alias, type(exc).__name__, connection_failure(exc), state
                     )
                 except Exception as internal:
                     report_internal_error("connection", internal)

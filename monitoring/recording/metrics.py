@@ -17,6 +17,7 @@ class Metric:
     help: str
     prometheus: str | None = None
     buckets: str | None = None  # the config key holding the histogram bounds
+    sketch: bool = True  # histograms: keep a quantile sketch besides the bucket counts
 
 
 REQUESTS = Metric(
@@ -48,6 +49,8 @@ QUERY_DURATION = Metric(
     "ORM and raw SQL query duration, in seconds.",
     "django_db_query_duration_seconds",
     "QUERY_DURATION_BUCKETS",
+    # Derived from the fingerprint series when a bucket is drained (one record per query).
+    sketch=False,
 )
 QUERIES_PER_REQUEST = Metric(
     "queries_per_request",
@@ -94,7 +97,7 @@ N_PLUS_ONE_MAX = Metric(
 FINGERPRINT_DURATION = Metric(
     "fingerprint_duration",
     "histogram",
-    ("fingerprint",),
+    ("alias", "operation", "fingerprint"),
     "Duration of each normalised statement, in seconds.",
     None,
     "QUERY_DURATION_BUCKETS",
@@ -133,6 +136,13 @@ LABEL_OVERFLOW = Metric(
     'Label values folded into "other" because a label reached its bound.',
     "monitoring_label_overflow_total",
 )
+DROPPED_RECORDS = Metric(
+    "dropped_records",
+    "counter",
+    (),
+    "Records dropped because the flusher fell too far behind (memory bound reached).",
+    "monitoring_dropped_records_total",
+)
 
 ALL = (
     REQUESTS,
@@ -151,6 +161,7 @@ ALL = (
     CACHE_OPERATION_DURATION,
     CACHE_ROUTE_GETS,
     LABEL_OVERFLOW,
+    DROPPED_RECORDS,
 )
 BY_NAME = {metric.name: metric for metric in ALL}
 
