@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 
 import pytest
+from ddsketch import LogarithmicMapping
 
 from monitoring.recording.aggregate import Bucket, Histogram, SlowQuery, merge_buckets
+from monitoring.recording.sketch import ZERO_KEY, bin_key, key_constants
 
 ACCURACY = 0.01
 QUANTILES = (0.5, 0.75, 0.9, 0.95, 0.99, 0.999)
@@ -88,3 +91,25 @@ def test_bucket_merge_adds_counters_keeps_maxima_and_slowest_queries() -> None:
     assert merged.counters[key] == 7
     assert merged.maxima[("m", ())] == 9
     assert sorted(q.duration for q in merged.slow_queries) == [0.5, 0.9]
+
+
+@pytest.mark.parametrize("accuracy", [0.01, 0.02, 0.005])
+def test_bin_keys_are_ddsketch_keys(accuracy: float) -> None:
+    rng = random.Random(accuracy)
+    mapping = LogarithmicMapping(accuracy)
+    constants = key_constants(accuracy)
+    values = [10 ** rng.uniform(-7, 3) for _ in range(50_000)] + [1.0, 0.1, 2.0, 1e-6]
+    hist = Histogram((1.0,), accuracy)
+    for value in values:
+        assert bin_key(value, *constants) == mapping.key(value)
+        hist.observe(value)
+    assert hist.bins == dict(Counter(mapping.key(v) for v in values))
+
+
+def test_zero_and_tiny_values_share_the_zero_bin() -> None:
+    hist = Histogram((1.0, 5.0), ACCURACY)
+    for value in (0, 0, 0, 3):
+        hist.observe(value)
+    assert hist.bins is not None and hist.bins[ZERO_KEY] == 3
+    assert hist.quantile(0.5) == 0.0
+    assert hist.quantile(1.0) == pytest.approx(3, rel=ACCURACY)
