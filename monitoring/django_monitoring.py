@@ -44,8 +44,14 @@ class _RecordingMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
-        opened = _open(request)
-        if opened is None:
+        # _open() and _close(), written out: this runs for every request of the site.
+        if current_state.get() is not None:
+            return self.get_response(request)
+        try:
+            state = MUTED if is_excluded(request.path_info) else RequestState(request)
+            token = current_state.set(state)
+        except Exception as exc:
+            report_internal_error("request", exc)
             return self.get_response(request)
         start = perf_counter()
         response = None
@@ -53,7 +59,14 @@ class _RecordingMiddleware:
             response = self.get_response(request)
             return response
         finally:
-            _close(opened, request, response, start)
+            duration = perf_counter() - start
+            current_state.reset(token)
+            if not state.muted:
+                try:
+                    status = response.status_code if response is not None else 500
+                    get_recorder().record_request(state, request.method or "", status, duration)
+                except Exception as exc:
+                    report_internal_error("request", exc)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = self.get_response
