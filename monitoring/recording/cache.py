@@ -61,11 +61,6 @@ class _Frame:
 _frame: ContextVar[_Frame | None] = ContextVar("monitoring_cache_frame", default=None)
 
 
-def _muted() -> bool:
-    state = current_state.get()
-    return state is not None and state.muted
-
-
 class CacheInstrument:
     """Wraps the methods of one cache object; ``alias`` is its label."""
 
@@ -93,10 +88,10 @@ class CacheInstrument:
 
     # -- recording helpers ----------------------------------------------------------------
 
-    def _timed(self, operation: str, start: float, frame: _Frame) -> None:
+    def _timed(self, operation: str, start: float, frame: _Frame, state: Any) -> None:
         try:
             self.get_recorder().record_cache_operation(
-                self.alias, operation, perf_counter() - start - frame.excluded, current_state.get()
+                self.alias, operation, perf_counter() - start - frame.excluded, state
             )
         except Exception as exc:
             report_internal_error("cache", exc)
@@ -122,7 +117,8 @@ class CacheInstrument:
         self, original: Callable[..., Any], key: Any, default: Any = None, version: Any = None
     ) -> Any:
         parent = _frame.get()
-        if parent is not None or _muted():
+        state = current_state.get()
+        if parent is not None or (state is not None and state.muted):
             value = original(key, _MISSING, version=version)
             if parent is not None:
                 if parent.count_reads and parent.reads == 0:
@@ -138,14 +134,15 @@ class CacheInstrument:
             _frame.reset(token)
         try:
             self.get_recorder().record_cache_get(
-                self.alias, str(key), value is not _MISSING, duration, current_state.get()
+                self.alias, str(key), value is not _MISSING, duration, state
             )
         except Exception as exc:
             report_internal_error("cache", exc)
         return default if value is _MISSING else value
 
     def get_many(self, original: Callable[..., Any], keys: Any, version: Any = None) -> Any:
-        if _frame.get() is not None or _muted():
+        state = current_state.get()
+        if _frame.get() is not None or (state is not None and state.muted):
             return original(keys, version=version)
         keys = list(keys)
         frame = _Frame(count_reads=False)
@@ -155,12 +152,13 @@ class CacheInstrument:
             found = original(keys, version=version)
         finally:
             _frame.reset(token)
-            self._timed("get_many", start, frame)
+            self._timed("get_many", start, frame, state)
         self._read_many(keys, found)
         return found
 
     def operation(self, name: str, original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if _frame.get() is not None or _muted():
+        state = current_state.get()
+        if _frame.get() is not None or (state is not None and state.muted):
             return original(*args, **kwargs)
         frame = _Frame(count_reads=name in READ_THROUGH)
         if name == "get_or_set":
@@ -171,12 +169,13 @@ class CacheInstrument:
             return original(*args, **kwargs)
         finally:
             _frame.reset(token)
-            self._timed(name, start, frame)
+            self._timed(name, start, frame, state)
 
     async def async_operation(
         self, name: str, original: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> Any:
-        if _frame.get() is not None or _muted():
+        state = current_state.get()
+        if _frame.get() is not None or (state is not None and state.muted):
             return await original(*args, **kwargs)
         frame = _Frame(count_reads=name in READ_THROUGH)
         if name == "get_many":
@@ -189,7 +188,7 @@ class CacheInstrument:
             result = await original(*args, **kwargs)
         finally:
             _frame.reset(token)
-            self._timed(name, start, frame)
+            self._timed(name, start, frame, state)
         if name == "get_many":
             self._read_many(args[0] if args else kwargs["keys"], result)
         return result
