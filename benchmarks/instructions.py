@@ -48,12 +48,26 @@ def instructions(config: str, path: str, requests: int) -> int:
     """Instructions executed by a child serving ``requests`` requests (set-up included)."""
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "child.py"
-        script.write_text(CHILD.format(here=str(HERE), root=str(HERE.parent),
-                                       example=str(HERE.parent / "example")))
+        script.write_text(
+            CHILD.format(
+                here=str(HERE), root=str(HERE.parent), example=str(HERE.parent / "example")
+            )
+        )
         result = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out",
-             sys.executable, str(script), config, path, str(requests)],
-            capture_output=True, text=True, timeout=1800, check=False,
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={tmp}/out",
+                sys.executable,
+                str(script),
+                config,
+                path,
+                str(requests),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
         )
     match = re.search(r"Collected : (\d+)", result.stderr)
     if result.returncode != 0 or match is None:
@@ -79,9 +93,13 @@ def main() -> None:
     views = [VIEWS[name] for name in args.views.split(",")]
     jobs = [(config, path) for path in views for config in CONFIGS]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        counts = dict(zip(jobs, pool.map(
-            lambda job: per_request(job[0], job[1], args.small, args.large), jobs
-        ), strict=True))
+        counts = dict(
+            zip(
+                jobs,
+                pool.map(lambda job: per_request(job[0], job[1], args.small, args.large), jobs),
+                strict=True,
+            )
+        )
     print("Instructions per request (callgrind; difference of two runs, set-up excluded)")
     print(f"{'view':38s}{'plain':>12s}{'ours +':>12s}{'d-p +':>12s}{'ours/d-p':>10s}")
     for path in views:
