@@ -8,7 +8,7 @@ counted into the bucket of its time: one tight loop over a batch.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.utils.module_loading import import_string
 
@@ -65,6 +65,15 @@ class Tally:
         self.statements: dict[str, int] = {}
         self.hits = 0
         self.misses = 0
+
+
+class Where(NamedTuple):
+    """Where an event is counted: its bucket, route, request tally (None outside) and time."""
+
+    bucket: Bucket
+    route: str
+    tally: Tally | None
+    now: float
 
 
 class Aggregator:
@@ -132,7 +141,8 @@ class Aggregator:
             self._request(*record[1:])
         else:
             _, now, event = record
-            self._handlers[event[0]](self._bucket(now), m.NO_REQUEST_ROUTE, None, now, *event[1:])
+            at = Where(self._bucket(now), m.NO_REQUEST_ROUTE, None, now)
+            self._handlers[event[0]](at, *event[1:])
 
     def _request(
         self, now: float, method: str, route: str, status: int, duration: float, state: Any
@@ -146,9 +156,10 @@ class Aggregator:
         if state.exception is not None:
             self._inc(bucket, m.EXCEPTIONS.name, (route, self.exceptions(state.exception)))
         tally = Tally()
+        at = Where(bucket, route, tally, now)
         handlers = self._handlers
         for event in state.events:
-            handlers[event[0]](bucket, route, tally, now, *event[1:])
+            handlers[event[0]](at, *event[1:])
         self._request_tally(bucket, route, tally)
 
     def _request_tally(self, bucket: Bucket, route: str, tally: Tally) -> None:
@@ -165,93 +176,45 @@ class Aggregator:
                 if count > bucket.maxima.get(key, 0):
                     bucket.maxima[key] = count
 
-    # -- events: handler(bucket, route, tally or None, time, *event fields) ---------------
+    # -- events: handler(where, *event fields) --------------------------------------------
 
-    def _query(
-        self,
-        bucket: Bucket,
-        route: str,
-        tally: Tally | None,
-        now: float,
-        alias: str,
-        vendor: str,
-        sql: str,
-        duration: float,
-    ) -> None:
+    def _query(self, at: Where, alias: str, vendor: str, sql: str, duration: float) -> None:
         fingerprint = fingerprint_sql(sql, vendor)
         statement = self.fingerprints(fingerprint.id)
+        bucket = at.bucket
         labels = (alias, fingerprint.operation, statement)
         self._observe(bucket, m.FINGERPRINT_DURATION.name, labels, duration)
         if statement not in bucket.statements:
             bucket.statements[statement] = fingerprint.sql if statement != m.OTHER else ""
-        if tally is not None:
-            tally.statements[statement] = tally.statements.get(statement, 0) + 1
+        if at.tally is not None:
+            statements = at.tally.statements
+            statements[statement] = statements.get(statement, 0) + 1
         if duration >= self.slow_query_seconds:
-            self._inc(bucket, m.SLOW_QUERIES.name, (alias, route))
-            bucket.add_slow_query(SlowQuery(duration, now, statement, alias, route))
+            self._inc(bucket, m.SLOW_QUERIES.name, (alias, at.route))
+            bucket.add_slow_query(SlowQuery(duration, at.now, statement, alias, at.route))
 
-    def _db_error(
-        self, bucket: Bucket, route: str, tally: Tally | None, now: float, alias: str, error: str
-    ) -> None:
-        self._inc(bucket, m.DB_ERRORS.name, (alias, self.exceptions(error)))
+    def _db_error(self, at: Where, alias: str, error: str) -> None:
+        self._inc(at.bucket, m.DB_ERRORS.name, (alias, self.exceptions(error)))
 
-    def _connection_error(
-        self,
-        bucket: Bucket,
-        route: str,
-        tally: Tally | None,
-        now: float,
-        alias: str,
-        error: str,
-        reason: str,
-    ) -> None:
-        self._inc(bucket, m.DB_ERRORS.name, (alias, self.exceptions(error)))
-        self._inc(bucket, m.DB_CONNECTION_ERRORS.name, (alias, reason))
+    def _connection_error(self, at: Where, alias: str, error: str, reason: str) -> None:
+        self._inc(at.bucket, m.DB_ERRORS.name, (alias, self.exceptions(error)))
+        self._inc(at.bucket, m.DB_CONNECTION_ERRORS.name, (alias, reason))
 
-    def _cache_get(
-        self,
-        bucket: Bucket,
-        route: str,
-        tally: Tally | None,
-        now: float,
-        cache: str,
-        key: str,
-        hit: bool,
-        duration: float,
-    ) -> None:
-        self._observe(bucket, m.CACHE_OPERATION_DURATION.name, (cache, "get"), duration)
-        self._cache_read(bucket, route, tally, now, cache, key, hit, 1)
+    def _cache_get(self, at: Where, cache: str, key: str, hit: bool, duration: float) -> None:
+        self._observe(at.bucket, m.CACHE_OPERATION_DURATION.name, (cache, "get"), duration)
+        self._cache_read(at, cache, key, hit, 1)
 
-    def _cache_operation(
-        self,
-        bucket: Bucket,
-        route: str,
-        tally: Tally | None,
-        now: float,
-        cache: str,
-        operation: str,
-        duration: float,
-    ) -> None:
-        self._observe(bucket, m.CACHE_OPERATION_DURATION.name, (cache, operation), duration)
+    def _cache_operation(self, at: Where, cache: str, operation: str, duration: float) -> None:
+        self._observe(at.bucket, m.CACHE_OPERATION_DURATION.name, (cache, operation), duration)
 
-    def _cache_read(
-        self,
-        bucket: Bucket,
-        route: str,
-        tally: Tally | None,
-        now: float,
-        cache: str,
-        key: str,
-        hit: bool,
-        count: int,
-    ) -> None:
+    def _cache_read(self, at: Where, cache: str, key: str, hit: bool, count: int) -> None:
         prefix = self.prefixes(self.key_prefix(key))
-        self._inc(bucket, m.CACHE_GETS.name, (cache, prefix, "hit" if hit else "miss"), count)
-        if tally is not None:
+        self._inc(at.bucket, m.CACHE_GETS.name, (cache, prefix, "hit" if hit else "miss"), count)
+        if at.tally is not None:
             if hit:
-                tally.hits += count
+                at.tally.hits += count
             else:
-                tally.misses += count
+                at.tally.misses += count
 
     # -- handing over ---------------------------------------------------------------------
 
