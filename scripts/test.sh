@@ -8,6 +8,8 @@ PYTHON=${PYTHON:-python3}
 VENVS=${MONITORING_VENVS:-$PWD/.venvs}
 DJANGO_SERIES=${DJANGO_SERIES:-"4.2 5.2"}
 export SERVICES_ENV=$(mktemp)
+# Test databases named for this run: concurrent runs on one PostgreSQL do not collide.
+export MONITORING_TEST_RUN_ID=${MONITORING_TEST_RUN_ID:-$$}
 trap 'rm -f "$SERVICES_ENV"' EXIT
 
 bash scripts/services.sh

@@ -42,7 +42,11 @@ PG = {
     "PASSWORD": os.environ.get("MONITORING_TEST_PG_PASSWORD", ""),
     "HOST": os.environ.get("MONITORING_TEST_PG_HOST", "127.0.0.1"),
     "PORT": os.environ.get("MONITORING_TEST_PG_PORT", "5432"),
-    "TEST": {"DEPENDENCIES": []},
+    # A name of this run's own, so that two test runs on one server never collide.
+    "TEST": {
+        "NAME": "test_monitoring_" + os.environ.get("MONITORING_TEST_RUN_ID", "local"),
+        "DEPENDENCIES": [],
+    },
 }
 DATABASES = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
