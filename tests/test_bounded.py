@@ -83,8 +83,9 @@ def test_memory_stops_growing_once_the_bounds_are_reached() -> None:
         after_rest, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    # 60,000 more distinct paths, statements and keys added (almost) nothing.
-    assert after_rest - after_first < 256 * 1024
+    # 60,000 more distinct paths, statements and keys added (almost) nothing: unbounded,
+    # their label values alone would take several megabytes.
+    assert after_rest - after_first < 1024 * 1024
 
 
 def test_the_pending_queue_is_bounded_and_drops_are_counted(
