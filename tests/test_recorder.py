@@ -53,3 +53,13 @@ def test_a_repeated_statement_is_an_n_plus_one_with_its_count(clock: Clock) -> N
     assert route == "/list/"
     assert bucket.maxima[(m.N_PLUS_ONE_MAX.name, (route, fingerprint))] == 6
     assert bucket.statements[fingerprint] == "SELECT * FROM item WHERE id = ?"
+
+
+def test_muted_state_records_nothing(clock: Clock) -> None:
+    from monitoring.recording.context import MUTED
+
+    recorder = Recorder(config.get_config(), clock=clock)
+    recorder.record_query("default", "", "SELECT 1", 0.001, MUTED)
+    recorder.record_cache_get("default", "k:1", True, 0.001, MUTED)
+    assert recorder.drain() == []
+    assert (MUTED.events, MUTED.queries) == ([], 0)

@@ -65,7 +65,7 @@ class Recorder:
         self, alias: str, vendor: str, sql: str, duration: float, state: RequestState | None
     ) -> None:
         """Record one executed statement (only its fingerprint is ever kept)."""
-        if state is not None:
+        if state is not None and not state.muted:
             state.queries += 1
         self._event((QUERY, alias, vendor, sql, duration), state)
 
@@ -98,7 +98,9 @@ class Recorder:
         self._event((CACHE_READ, cache, key, hit, count), state)
 
     def _event(self, event: Event, state: RequestState | None) -> None:
-        if state is not None and not state.muted:
+        if state is not None:
+            if state.muted:  # monitoring's own work, or an excluded path: not recorded
+                return
             events = state.events
             if len(events) < MAX_EVENTS_PER_REQUEST:
                 events.append(event)
