@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .recording.aggregate import Bucket, Histogram, SeriesKey
-from .recording.metrics import BY_NAME, Metric
+from .recording.metrics import Metric
 
 
 def _matches(metric: Metric, labels: tuple[str, ...], match: dict[str, str]) -> bool:
@@ -76,7 +76,3 @@ class Window:
     def statement(self, fingerprint: str) -> str:
         """The normalised SQL of a fingerprint id seen in this window."""
         return self.data.statements.get(fingerprint, "")
-
-
-def metric(name: str) -> Metric:
-    return BY_NAME[name]

@@ -1,7 +1,7 @@
 """The one guard between monitoring and the host site.
 
-Every piece of recording runs inside :func:`guarded` or calls :func:`report_internal_error`
-from its own ``except`` clause: an internal failure is counted (exposed as
+Every piece of recording calls :func:`report_internal_error` from its own ``except``
+clause: an internal failure is counted (exposed as
 ``monitoring_internal_errors_total``), logged at most once a minute per kind, and never
 raised into the request.
 """
@@ -12,9 +12,6 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TypeVar
 
 logger = logging.getLogger("monitoring")
 
@@ -23,8 +20,6 @@ LOG_INTERVAL_SECONDS = 60.0
 _lock = threading.Lock()
 _counts: dict[str, int] = {}
 _last_logged: dict[str, float] = {}
-
-T = TypeVar("T")
 
 
 def report_internal_error(kind: str, exc: BaseException) -> None:
@@ -54,21 +49,3 @@ def internal_error_counts() -> dict[str, int]:
     """Return a copy of the internal error counts by kind since the process started."""
     with _lock:
         return dict(_counts)
-
-
-@contextmanager
-def guarded(kind: str) -> Iterator[None]:
-    """Run a block of monitoring code; report and swallow anything it raises."""
-    try:
-        yield
-    except Exception as exc:
-        report_internal_error(kind, exc)
-
-
-def call_guarded(kind: str, func: Callable[[], T], fallback: T) -> T:
-    """Return ``func()``, or ``fallback`` after reporting the error if it raised."""
-    try:
-        return func()
-    except Exception as exc:
-        report_internal_error(kind, exc)
-        return fallback
