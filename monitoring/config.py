@@ -23,8 +23,13 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 DEFAULTS: dict[str, Any] = {
-    # Where aggregated metrics live: memory:// (one process).
-    "STORE_URL": "memory://",
+    # Where aggregated metrics live: database://[ALIAS] (the site's database, the default),
+    # redis://host:port/db (many hosts), memory:// (one process: tests, development).
+    "STORE_URL": "database://",
+    # Name of this host's cumulative totals in the store (None: the machine's host name).
+    "HOST": None,
+    # Seconds of metrics kept in memory (and retried) while the store cannot be written.
+    "STORE_BACKLOG_SECONDS": 300,
     # Hours of metrics kept; windows can reach back this far.
     "RETENTION_HOURS": 24,
     # Seconds between background-service cycles.
@@ -85,7 +90,7 @@ DEFAULTS: dict[str, Any] = {
     "PAGERDUTY_EVENTS_URL": "https://events.pagerduty.com/v2/enqueue",
 }
 
-STORE_SCHEMES = ("memory",)
+STORE_SCHEMES = ("database", "redis", "rediss", "memory")
 
 
 def _bool(raw: str) -> bool:
@@ -108,6 +113,7 @@ def _optional(raw: str) -> str | None:
 # Environment variable -> (config key, parser of the raw string).
 ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MONITORING_STORE_URL": ("STORE_URL", str.strip),
+    "MONITORING_HOST": ("HOST", _optional),
     "METRICS_RETENTION_HOURS": ("RETENTION_HOURS", float),
     "METRICS_COLLECTION_INTERVAL": ("COLLECTION_INTERVAL", float),
     "MONITORING_TOKEN": ("TOKEN", _optional),
@@ -146,9 +152,18 @@ def _positive_int(value: Any) -> str | None:
 
 
 def _store_url(value: Any) -> str | None:
-    scheme = urlsplit(value).scheme if isinstance(value, str) else None
-    if scheme not in STORE_SCHEMES:
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in STORE_SCHEMES:
         return f"has an unknown scheme; use one of {', '.join(s + '://' for s in STORE_SCHEMES)}"
+    if parts.scheme == "database" and parts.netloc and parts.netloc not in settings.DATABASES:
+        return f"names the database alias {parts.netloc!r}, which is not in DATABASES"
+    if parts.scheme.startswith("redis"):
+        try:
+            import redis  # noqa: F401
+        except ImportError:
+            return "needs the redis package: pip install 'django-orm-monitoring[redis]'"
+        if not parts.hostname:
+            return "needs a host, as in redis://127.0.0.1:6379/0"
     return None
 
 
@@ -229,6 +244,8 @@ def _optional_string(value: Any) -> str | None:
 # Config key -> (check id, validator returning an error text or None).
 VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "STORE_URL": ("monitoring.E002", _store_url),
+    "HOST": ("monitoring.E002", _optional_string),
+    "STORE_BACKLOG_SECONDS": ("monitoring.E003", _positive_number),
     "RETENTION_HOURS": ("monitoring.E001", _positive_number),
     "COLLECTION_INTERVAL": ("monitoring.E003", _positive_number),
     "FLUSH_INTERVAL": ("monitoring.E003", _positive_number),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import fcntl
 import io
-import os
 import tempfile
 import time
 import uuid
@@ -45,6 +44,7 @@ from monitoring.recording.context import muted
 from monitoring.recording.safety import internal_error_counts
 from monitoring.window import Window
 from shop.models import Product
+from tests.servers import require_server
 
 if TYPE_CHECKING:
     from tests.conftest import Monitored
@@ -131,17 +131,6 @@ def _no_internal_errors() -> Iterator[None]:
     before = cache_errors()
     yield
     assert cache_errors() == before
-
-
-def require_server(name: str, check: Callable[[], object]) -> None:
-    """Skip when a server is down, except in CI, where that is a failure."""
-    try:
-        check()
-    except Exception as exc:
-        reason = f"{name} is not reachable ({type(exc).__name__}: {exc})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must provide it (scripts/services.sh)")
-        pytest.skip(f"{reason}; start it with scripts/services.sh to run this test")
 
 
 def ping_redis() -> redis.Redis:

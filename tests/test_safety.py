@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
 
 from monitoring import runtime
+from monitoring.recording import metrics as m
 from monitoring.recording import safety
 from monitoring.recording.recorder import Recorder
 from tests.conftest import Monitored
@@ -71,13 +73,42 @@ def test_an_exception_from_the_view_is_unchanged(
 
 
 def test_a_failing_store_loses_nothing_for_the_site(
-    monitored: Monitored, monkeypatch: pytest.MonkeyPatch, fresh_errors: None
+    monitored: Monitored,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_errors: None,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     Client().get("/t/plain/")
-    monkeypatch.setattr(type(runtime.get_store()), "write", broken)
-    runtime.flush()
-    assert Client().get("/t/plain/").status_code == 200
-    assert safety.internal_error_counts() == {"flush": 1}
+    with caplog.at_level(logging.INFO, logger="monitoring"), monkeypatch.context() as patch:
+        patch.setattr(type(runtime.get_store()), "write", broken)
+        for _ in range(3):
+            runtime.flush()
+            assert Client().get("/t/plain/").status_code == 200
+        # The store is back: the batches kept in memory arrive, each once.
+        patch.undo()
+        window = monitored.window()
+    assert window.total(m.REQUESTS) == 4
+    assert window.total(m.STORE_WRITE_ERRORS) == 3
+    assert window.total(m.STORE_LOST_REQUESTS) == 0
+    logged = [r.getMessage() for r in caplog.records if r.name == "monitoring.store"]
+    assert len(logged) == 2  # once when the outage starts, once when it ends
+    assert "cannot be written (RuntimeError)" in logged[0]
+    assert "back; 4 delayed batches sent" in logged[1]
+
+
+def test_metrics_older_than_the_backlog_are_given_up_and_counted(
+    monitored: Monitored, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.MONITORING = {**settings.MONITORING, "STORE_BACKLOG_SECONDS": 1e-6}
+    Client().get("/t/plain/")
+    Client().get("/t/plain/")
+    with monkeypatch.context() as patch:
+        patch.setattr(type(runtime.get_store()), "write", broken)
+        runtime.flush()
+    window = monitored.window()
+    assert window.total(m.REQUESTS) == 0
+    assert window.total(m.STORE_LOST_REQUESTS) == 2
+    assert window.total(m.STORE_WRITE_ERRORS) == 1
 
 
 def test_errors_are_logged_again_after_a_minute(

@@ -121,7 +121,11 @@ class Bucket:
             heapq.heapreplace(self.slow_queries, entry)
 
     def merge(self, other: Bucket, keep_sketches: bool = True) -> None:
-        """Add everything in ``other`` into this bucket."""
+        """Add everything in ``other`` into this bucket.
+
+        A histogram whose buckets changed (``*_BUCKETS`` reconfigured) cannot be added to
+        the old one: the newer series replaces it, as a counter reset would.
+        """
         counters = self.counters
         for key, value in other.counters.items():
             counters[key] = counters.get(key, 0.0) + value
@@ -131,7 +135,7 @@ class Bucket:
                 maxima[key] = value
         for key, hist in other.histograms.items():
             mine = self.histograms.get(key)
-            if mine is None:
+            if mine is None or list(mine.bounds) != list(hist.bounds):
                 self.histograms[key] = hist.copy(keep_sketches)
             else:
                 mine.merge(hist)

@@ -21,6 +21,7 @@ REQUEST, OUTSIDE = "request", "outside"
 # Event kinds.
 QUERY, DB_ERROR, CONNECTION_ERROR = "query", "db_error", "connection_error"
 CACHE_GET, CACHE_OPERATION, CACHE_READ = "cache_get", "cache_operation", "cache_read"
+COUNT = "count"  # monitoring's own counters (store failures), not the site's
 
 Event = tuple[Any, ...]
 
@@ -108,6 +109,7 @@ class Aggregator:
             CACHE_GET: self._cache_get,
             CACHE_OPERATION: self._cache_operation,
             CACHE_READ: self._cache_read,
+            COUNT: self._count,
         }
 
     # -- primitives -----------------------------------------------------------------------
@@ -215,6 +217,9 @@ class Aggregator:
                 at.tally.hits += count
             else:
                 at.tally.misses += count
+
+    def _count(self, at: Where, name: str, labels: tuple[str, ...], amount: float) -> None:
+        self._inc(at.bucket, name, labels, amount)
 
     # -- handing over ---------------------------------------------------------------------
 

@@ -143,6 +143,20 @@ DROPPED_RECORDS = Metric(
     "Records dropped because the flusher fell too far behind (memory bound reached).",
     "monitoring_dropped_records_total",
 )
+STORE_WRITE_ERRORS = Metric(
+    "store_write_errors",
+    "counter",
+    (),
+    "Flushes to the metric store that failed (kept in memory and retried).",
+    "monitoring_store_write_errors_total",
+)
+STORE_LOST_REQUESTS = Metric(
+    "store_lost_requests",
+    "counter",
+    (),
+    "Requests whose records were given up because the store stayed unreachable.",
+    "monitoring_store_lost_requests_total",
+)
 
 ALL = (
     REQUESTS,
@@ -162,6 +176,8 @@ ALL = (
     CACHE_ROUTE_GETS,
     LABEL_OVERFLOW,
     DROPPED_RECORDS,
+    STORE_WRITE_ERRORS,
+    STORE_LOST_REQUESTS,
 )
 BY_NAME = {metric.name: metric for metric in ALL}
 

@@ -22,6 +22,7 @@ from .aggregator import (
     CACHE_OPERATION,
     CACHE_READ,
     CONNECTION_ERROR,
+    COUNT,
     DB_ERROR,
     OUTSIDE,
     QUERY,
@@ -96,6 +97,10 @@ class Recorder:
     ) -> None:
         """Record ``count`` reads of keys sharing ``key``'s prefix, all hits or all misses."""
         self._event((CACHE_READ, cache, key, hit, count), state)
+
+    def count(self, metric: str, amount: float = 1, labels: tuple[str, ...] = ()) -> None:
+        """Add ``amount`` to one of monitoring's own counters (not the site's)."""
+        self._push((OUTSIDE, self.clock(), (COUNT, metric, labels, amount)))
 
     def _event(self, event: Event, state: RequestState | None) -> None:
         if state is not None:

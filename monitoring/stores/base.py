@@ -27,7 +27,9 @@ class Tier(NamedTuple):
     keep: int | None
 
 
-DEFAULT_TIERS = (Tier(10, 15 * 60), Tier(60, 3 * 3600), Tier(600, None))
+# 10 s for 15 min, 1 min for 3 h, 10 min for 6 h, 1 h for the retention: a 24 h window
+# merges 25 buckets, not 8,640.
+DEFAULT_TIERS = (Tier(10, 15 * 60), Tier(60, 3 * 3600), Tier(600, 6 * 3600), Tier(3600, None))
 
 
 class BaseStore(ABC):
@@ -44,13 +46,17 @@ class BaseStore(ABC):
         self.clock = clock
 
     @classmethod
-    def from_url(cls, url: str, retention_hours: float) -> BaseStore:
+    def from_url(cls, url: str, retention_hours: float, host: str | None = None) -> BaseStore:
         """Build the store from its ``MONITORING_STORE_URL``."""
         return cls(retention_hours=retention_hours)
 
     @abstractmethod
-    def write(self, buckets: Sequence[Bucket]) -> None:
-        """Merge ``buckets`` into every tier and into the cumulative totals."""
+    def write(self, buckets: Sequence[Bucket], batch_id: str | None = None) -> None:
+        """Merge ``buckets`` into every tier and into this host's cumulative totals.
+
+        ``batch_id`` names the batch: a store that can tell applies a batch retried under
+        the same id only once.
+        """
 
     @abstractmethod
     def read_buckets(self, resolution: int, since: float, until: float) -> list[Bucket]:
@@ -69,6 +75,36 @@ class BaseStore(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook; nothing to release by default
         """Release connections; the store may be used again afterwards."""
+
+    def rollup(self, buckets: Sequence[Bucket]) -> dict[tuple[int, int], Bucket]:
+        """``buckets`` merged into the bucket of every tier they fall in, by (width, start).
+
+        Tier buckets already past what their tier keeps are left out: writing them would
+        only have them purged again.
+        """
+        now = self.clock()
+        merged: dict[tuple[int, int], Bucket] = {}
+        for tier in self.tiers:
+            horizon = now - self.keep_seconds(tier)
+            for bucket in buckets:
+                start = bucket.start - bucket.start % tier.seconds
+                if start + tier.seconds <= horizon:
+                    continue
+                target = merged.get((tier.seconds, start))
+                if target is None:
+                    target = merged[tier.seconds, start] = Bucket(
+                        start, tier.seconds, max_slow_queries=bucket.max_slow_queries
+                    )
+                target.merge(bucket)
+        return merged
+
+    @staticmethod
+    def totals_of(buckets: Sequence[Bucket]) -> Bucket:
+        """The cumulative part of ``buckets``: counters and histogram counts, no sketches."""
+        totals = Bucket(0, 0)
+        for bucket in buckets:
+            totals.merge(bucket, keep_sketches=False)
+        return totals
 
     def keep_seconds(self, tier: Tier) -> int:
         return min(tier.keep or self.retention_seconds, self.retention_seconds)

@@ -24,18 +24,16 @@ class MemoryStore(BaseStore):
         self._tiers: dict[int, dict[int, Bucket]] = {tier.seconds: {} for tier in self.tiers}
         self._totals = Bucket(0, 0)
 
-    def write(self, buckets: Sequence[Bucket]) -> None:
+    def write(self, buckets: Sequence[Bucket], batch_id: str | None = None) -> None:
+        merged, totals = self.rollup(buckets), self.totals_of(buckets)
         with self._lock:
-            for bucket in buckets:
-                for resolution, kept in self._tiers.items():
-                    start = bucket.start - bucket.start % resolution
-                    target = kept.get(start)
-                    if target is None:
-                        target = kept[start] = Bucket(
-                            start, resolution, max_slow_queries=bucket.max_slow_queries
-                        )
-                    target.merge(bucket)
-                self._totals.merge(bucket, keep_sketches=False)
+            for (resolution, start), bucket in merged.items():
+                kept = self._tiers[resolution]
+                if start in kept:
+                    kept[start].merge(bucket)
+                else:
+                    kept[start] = bucket
+            self._totals.merge(totals, keep_sketches=False)
         self.purge()
 
     def read_buckets(self, resolution: int, since: float, until: float) -> list[Bucket]:

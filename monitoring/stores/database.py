@@ -1,0 +1,152 @@
+"""The database store, the default: buckets in the site's own database (SQLite, PostgreSQL,
+MySQL/MariaDB), in the tables of ``monitoring.models``.
+
+A write merges each tier bucket into its row inside one transaction: missing rows are
+inserted empty first (``INSERT ... ON CONFLICT DO NOTHING``), then every row is locked in
+a fixed order (``SELECT ... FOR UPDATE``; SQLite's database lock does the same), merged
+and updated. Two processes writing the same bucket therefore wait for each other rather
+than lose an update, and never deadlock. Every statement runs muted: the store's queries
+are never counted as the site's.
+
+It runs in the flusher thread, on that thread's own connection, which is closed after
+each use when ``CONN_MAX_AGE`` says so (or returned to the pool) and dropped when broken.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import reduce
+from operator import or_
+from urllib.parse import urlsplit
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Q
+
+from ..recording.aggregate import Bucket
+from ..recording.context import muted
+from . import codec
+from .base import DEFAULT_TIERS, BaseStore, Tier
+
+# Seconds between two purges by the same process; the background service purges too.
+PURGE_EVERY = 60
+
+
+class DatabaseStore(BaseStore):
+    """Buckets and per-host totals as rows of the ``using`` database."""
+
+    def __init__(
+        self,
+        using: str = DEFAULT_DB_ALIAS,
+        retention_hours: float = 24,
+        tiers: Sequence[Tier] = DEFAULT_TIERS,
+        clock: Callable[[], float] = time.time,
+        host: str | None = None,
+    ) -> None:
+        super().__init__(retention_hours, tiers, clock)
+        self.using = using
+        self.host = host or socket.gethostname()
+        self._purged_at = 0.0
+
+    @classmethod
+    def from_url(cls, url: str, retention_hours: float, host: str | None = None) -> BaseStore:
+        """``database://`` (the default database) or ``database://ALIAS``."""
+        return cls(urlsplit(url).netloc or DEFAULT_DB_ALIAS, retention_hours, host=host)
+
+    @contextmanager
+    def _session(self) -> Iterator[None]:
+        """Muted, on a usable connection, closed afterwards as ``CONN_MAX_AGE`` asks."""
+        connection = connections[self.using]
+        with muted():
+            if not connection.in_atomic_block:
+                connection.close_if_unusable_or_obsolete()
+            try:
+                yield
+            finally:
+                if not connection.in_atomic_block:
+                    connection.close_if_unusable_or_obsolete()
+
+    def _models(self):  # type: ignore[no-untyped-def]
+        from ..models import HostTotals, MetricBucket
+
+        return MetricBucket.objects.using(self.using), HostTotals.objects.using(self.using)
+
+    def write(self, buckets: Sequence[Bucket], batch_id: str | None = None) -> None:
+        merged, totals = self.rollup(buckets), self.totals_of(buckets)
+        if not merged and totals.is_empty():
+            return
+        rows, host_totals = self._models()
+        keys = sorted(merged)
+        with self._session(), transaction.atomic(using=self.using):
+            rows.bulk_create(
+                [rows.model(resolution=r, start=s) for r, s in keys], ignore_conflicts=True
+            )
+            host_totals.bulk_create(
+                [host_totals.model(host=self.host, updated=int(self.clock()))],
+                ignore_conflicts=True,
+            )
+            if keys:
+                locked = list(
+                    rows.select_for_update()
+                    .filter(reduce(or_, (Q(resolution=r, start=s) for r, s in keys)))
+                    .order_by("resolution", "start")
+                )
+                for row in locked:
+                    bucket = merged[row.resolution, row.start]
+                    if row.data:
+                        bucket.merge(self._decode(row.data, row.start, row.resolution))
+                    row.data = codec.dumps(bucket)
+                rows.bulk_update(locked, ["data"])
+            current = host_totals.select_for_update().get(host=self.host)
+            if current.data:
+                totals.merge(self._decode(current.data, 0, 0, keep_sketches=False))
+            current.data = codec.dumps(totals, keep_sketches=False)
+            current.updated = int(self.clock())
+            current.save(update_fields=["data", "updated"])
+        if self.clock() - self._purged_at >= PURGE_EVERY:
+            self.purge()
+
+    def _decode(self, text: str, start: int, seconds: int, keep_sketches: bool = True) -> Bucket:
+        return codec.loads(text, start, seconds, keep_sketches=keep_sketches)
+
+    def read_buckets(self, resolution: int, since: float, until: float) -> list[Bucket]:
+        rows, _ = self._models()
+        with self._session():
+            found = list(
+                rows.filter(resolution=resolution, start__gt=since - resolution, start__lte=until)
+                .exclude(data="")
+                .order_by("start")
+                .values_list("start", "data")
+            )
+        return [self._decode(data, start, resolution) for start, data in found]
+
+    def read_totals(self) -> Bucket:
+        _, host_totals = self._models()
+        with self._session():
+            found = list(host_totals.filter(host=self.host).values_list("data", flat=True))
+        if not found or not found[0]:
+            return Bucket(0, 0)
+        return self._decode(found[0], 0, 0, keep_sketches=False)
+
+    def purge(self, now: float | None = None) -> None:
+        now = self.clock() if now is None else now
+        self._purged_at = now
+        rows, host_totals = self._models()
+        with self._session():
+            for tier in self.tiers:
+                horizon = now - self.keep_seconds(tier)
+                rows.filter(resolution=tier.seconds, start__lte=horizon - tier.seconds).delete()
+            # A host that has written nothing for the whole retention is gone.
+            host_totals.filter(updated__lt=now - self.retention_seconds).delete()
+
+    def ping(self) -> None:
+        rows, _ = self._models()
+        with self._session():
+            rows.exists()
+
+    def close(self) -> None:
+        connection = connections[self.using]
+        if not connection.in_atomic_block:
+            connection.close()
