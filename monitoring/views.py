@@ -14,6 +14,7 @@ from . import runtime
 from .access import is_authorised
 from .exposition import render, wants_openmetrics
 from .params import BadParameter, choice, window_seconds
+from .recording.safety import report_internal_error
 from .summary import summarise
 from .system import live_families
 
@@ -52,12 +53,14 @@ def metrics(request: HttpRequest) -> HttpResponse:
     default = "openmetrics" if wants_openmetrics(request.headers.get("Accept", "")) else "json"
     fmt = choice(request.GET, "format", ("json", "prometheus", "openmetrics"), default)
     store = runtime.get_store()
-    if fmt == "json":
-        seconds = window_seconds(request.GET, store.retention_seconds)
-        runtime.flush()
-        return JsonResponse(summarise(store.read_window(seconds)))
+    seconds = window_seconds(request.GET, store.retention_seconds) if fmt == "json" else 0
     runtime.flush()
-    body, content_type = render(
-        store.read_totals(), live_families(), openmetrics_format=fmt == "openmetrics"
-    )
+    try:
+        if fmt == "json":
+            return JsonResponse(summarise(store.read_window(seconds)))
+        totals = store.read_totals()
+    except Exception as exc:
+        report_internal_error("store", exc)
+        return JsonResponse({"error": "the metric store cannot be read"}, status=503)
+    body, content_type = render(totals, live_families(), openmetrics_format=fmt == "openmetrics")
     return HttpResponse(body, content_type=content_type)

@@ -63,6 +63,10 @@ def test_a_bad_value_falls_back_to_the_default_and_is_reported() -> None:
     [
         ({"RETENTION_HOURS": -5}, "monitoring.E001", "positive"),
         ({"STORE_URL": "mongodb://x"}, "monitoring.E002", "unknown scheme"),
+        ({"STORE_URL": "database://nosuchalias"}, "monitoring.E002", "not in DATABASES"),
+        ({"STORE_URL": "redis:///0"}, "monitoring.E002", "needs a host"),
+        ({"HOST": 7}, "monitoring.E002", "string"),
+        ({"STORE_BACKLOG_SECONDS": -1}, "monitoring.E003", "positive"),
         ({"COLLECTION_INTERVAL": 0}, "monitoring.E003", "positive"),
         ({"SKETCH_RELATIVE_ACCURACY": 2.0}, "monitoring.E004", "0.01 means 1%"),
         ({"TOKEN": 1234}, "monitoring.E005", "string"),

@@ -27,34 +27,53 @@ BOUNDS = (0.01, 0.1, 1.0)
 pytestmark = pytest.mark.django_db(databases=["default", "pg"])
 
 
-def _sqlite(stack: ExitStack) -> BaseStore:
-    return DatabaseStore("default", retention_hours=24, clock=lambda: NOW, host="host-a")
+# A factory gives stores of one backend, for the host it is given; stores of a shared
+# backend see each other's buckets.
+Factory = Callable[[str], BaseStore]
 
 
-def _postgresql(stack: ExitStack) -> BaseStore:
+def _memory(stack: ExitStack) -> Factory:
+    return lambda host: MemoryStore(retention_hours=24, clock=lambda: NOW)
+
+
+def _sqlite(stack: ExitStack) -> Factory:
+    return lambda host: DatabaseStore("default", retention_hours=24, clock=lambda: NOW, host=host)
+
+
+def _postgresql(stack: ExitStack) -> Factory:
     from django.db import connections
 
     require_server("PostgreSQL (the pg database)", connections["pg"].ensure_connection)
-    return DatabaseStore("pg", retention_hours=24, clock=lambda: NOW, host="host-a")
+    return lambda host: DatabaseStore("pg", retention_hours=24, clock=lambda: NOW, host=host)
 
 
-def _redis(stack: ExitStack) -> BaseStore:
+def _redis(stack: ExitStack) -> Factory:
     prefix = stack.enter_context(redis_prefix())
     client = redis_client()
     stack.callback(client.close)
-    return RedisStore(client, prefix, retention_hours=24, clock=lambda: NOW, host="host-a")
+    return lambda host: RedisStore(
+        client, prefix, retention_hours=24, clock=lambda: NOW, host=host
+    )
 
 
-STORES: dict[str, Callable[[ExitStack], BaseStore]] = {
-    "memory": lambda stack: MemoryStore(retention_hours=24, clock=lambda: NOW),
+STORES: dict[str, Callable[[ExitStack], Factory]] = {
+    "memory": _memory,
     "sqlite": _sqlite,
     "postgresql": _postgresql,
     "redis": _redis,
 }
+SHARED = sorted(set(STORES) - {"memory"})
 
 
 @pytest.fixture(params=sorted(STORES))
 def store(request: pytest.FixtureRequest) -> Iterator[BaseStore]:
+    with ExitStack() as stack:
+        yield STORES[request.param](stack)("host-a")
+
+
+@pytest.fixture(params=SHARED)
+def backend(request: pytest.FixtureRequest) -> Iterator[Factory]:
+    """Stores of one shared backend (every store but memory), by host."""
     with ExitStack() as stack:
         yield STORES[request.param](stack)
 
@@ -162,3 +181,66 @@ def test_reads_are_copies(store: BaseStore) -> None:
     window = store.read_window(300, now=NOW)
     window.data.counters.clear()
     assert requests_in(store, 300) == 1
+
+
+def test_separate_writes_merge_sketches_exactly(store: BaseStore) -> None:
+    rng = random.Random(5)
+    values = [rng.lognormvariate(-4, 1.5) for _ in range(3000)]
+    for i in range(30):  # 30 writes into the same tier buckets, sketches merged by the store
+        store.write([bucket(NOW - 10 * (i % 3) - 10, 1, tuple(values[i::30]))])
+    for seconds in (60, 3600, 24 * 3600):
+        hist = store.read_window(seconds, now=NOW).histogram(m.REQUEST_DURATION)
+        assert hist is not None and hist.count == 3000
+        assert hist.sum == pytest.approx(sum(values))
+        for q in (0.5, 0.95, 0.99):
+            exact = sorted(values)[int(q * 2999)]
+            assert abs(hist.quantile(q) - exact) <= 0.01 * exact  # type: ignore[operator]
+
+
+def test_maxima_keep_the_largest_and_slow_queries_the_slowest(store: BaseStore) -> None:
+    for i in range(60):
+        b = bucket(NOW - 30)
+        b.maxima[(m.N_PLUS_ONE_MAX.name, ("default", "abc", "/a/"))] = float(i % 17)
+        b.add_slow_query(SlowQuery(0.1 + i / 1000, NOW - 30, f"f{i}", "default", "/a/"))
+        store.write([b])
+    window = store.read_window(300, now=NOW)
+    assert window.data.maxima[(m.N_PLUS_ONE_MAX.name, ("default", "abc", "/a/"))] == 16
+    kept = sorted(q.fingerprint for q in window.data.slow_queries)
+    assert kept == sorted(f"f{i}" for i in range(10, 60))  # the 50 slowest
+
+
+def test_a_histogram_with_new_buckets_replaces_the_old_series(store: BaseStore) -> None:
+    store.write([bucket(NOW - 30, 1, (0.05,))])
+    changed = bucket(NOW - 30, 1)
+    hist = Histogram((0.5, 5.0), 0.01)
+    hist.observe(0.7)
+    changed.histograms[(m.REQUEST_DURATION.name, ("GET", "/a/"))] = hist
+    store.write([changed])
+    merged = store.read_window(300, now=NOW).histogram(m.REQUEST_DURATION)
+    assert merged is not None
+    assert (list(merged.bounds), merged.counts, merged.count) == ([0.5, 5.0], [0, 1, 0], 1)
+    assert store.read_window(300, now=NOW).total(m.REQUESTS) == 2
+
+
+def test_windows_are_fleet_wide_and_totals_per_host(backend: Factory) -> None:
+    a, b = backend("host-a"), backend("host-b")
+    a.write([bucket(NOW - 30, 3, (0.01, 0.02, 0.03))])
+    b.write([bucket(NOW - 20, 4, (0.04,) * 4)])
+    b.write([bucket(NOW - 10, 1, (0.05,))])
+    for store in (a, b, backend("host-c")):
+        window = store.read_window(300, now=NOW)
+        assert window.total(m.REQUESTS) == 8
+        assert window.histogram(m.REQUEST_DURATION).count == 8  # type: ignore[union-attr]
+    key = (m.REQUESTS.name, ("GET", "/a/", "200"))
+    assert a.read_totals().counters[key] == 3
+    assert b.read_totals().counters[key] == 5
+    assert backend("host-c").read_totals().is_empty()
+
+
+def test_every_process_of_a_host_adds_to_its_totals(backend: Factory) -> None:
+    workers = [backend("host-a") for _ in range(5)]
+    for i, worker in enumerate(workers):
+        worker.write([bucket(NOW - 10 * i - 10, i + 1, (0.01,) * (i + 1))])
+    totals = backend("host-a").read_totals()
+    assert totals.counters[(m.REQUESTS.name, ("GET", "/a/", "200"))] == 15
+    assert totals.histograms[(m.REQUEST_DURATION.name, ("GET", "/a/"))].count == 15

@@ -96,12 +96,16 @@ class DatabaseStore(BaseStore):
                 for row in locked:
                     bucket = merged[row.resolution, row.start]
                     if row.data:
-                        bucket.merge(self._decode(row.data, row.start, row.resolution))
+                        stored = self._decode(row.data, row.start, row.resolution)
+                        stored.merge(bucket)
+                        bucket = stored
                     row.data = codec.dumps(bucket)
                 rows.bulk_update(locked, ["data"])
             current = host_totals.select_for_update().get(host=self.host)
             if current.data:
-                totals.merge(self._decode(current.data, 0, 0, keep_sketches=False))
+                stored = self._decode(current.data, 0, 0, keep_sketches=False)
+                stored.merge(totals, keep_sketches=False)
+                totals = stored
             current.data = codec.dumps(totals, keep_sketches=False)
             current.updated = int(self.clock())
             current.save(update_fields=["data", "updated"])
