@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Demo: the example shop under gunicorn (one worker, 4 threads) with monitoring and synthetic
+# Demo: the example shop under gunicorn (three workers) with monitoring and synthetic
 # traffic. Usage, from any directory:  bash scripts/demo.sh
 #   PORT=8000          port on 127.0.0.1 to serve on
 #   DEMO_DURATION=N    stop by itself after N seconds (default: run until Ctrl-C)
@@ -81,7 +81,7 @@ start_server() {
         detach=(setsid)
     fi
     (cd "$REPO_ROOT" && exec ${detach[@]+"${detach[@]}"} "$VENV/bin/gunicorn" --chdir example \
-        --bind "127.0.0.1:$PORT" --workers 1 --threads 4 --graceful-timeout 5 \
+        --bind "127.0.0.1:$PORT" --workers 3 --graceful-timeout 5 \
         exampleproject.wsgi) > "$SERVER_LOG" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 150); do

@@ -40,9 +40,8 @@ MIDDLEWARE += [
     "monitoring.django_monitoring.CacheMonitoringMiddleware",
 ]
 
-# The demo serves one process (one gunicorn worker with threads), so an in-process store sees
-# every request; several worker processes would each keep their own numbers.
-MONITORING = {"STORE_URL": "memory://"}
+# No MONITORING setting: metrics go to the default store, this site's own database, which
+# every gunicorn worker of the demo shares.
 
 ROOT_URLCONF = "exampleproject.urls"
 WSGI_APPLICATION = "exampleproject.wsgi.application"
