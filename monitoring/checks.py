@@ -9,9 +9,11 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.db import DEFAULT_DB_ALIAS
 
 from .config import config_problems, get_config
 
@@ -82,6 +84,29 @@ def _access_checks(cfg: dict[str, Any]) -> list[CheckMessage]:
     return messages
 
 
+def _store_checks(cfg: dict[str, Any]) -> list[CheckMessage]:
+    parts = urlsplit(cfg["STORE_URL"])
+    if parts.scheme != "database":
+        return []
+    database = settings.DATABASES.get(parts.netloc or DEFAULT_DB_ALIAS, {})
+    name = str(database.get("NAME", ""))
+    in_memory = (
+        name in ("", ":memory:") or name.startswith("file::memory:") or "mode=memory" in name
+    )
+    if database.get("ENGINE", "").endswith("sqlite3") and in_memory:
+        return [
+            Warning(
+                "The metric store is an in-memory SQLite database: every thread and process "
+                "gets a database of its own, so the flusher's writes are never seen by "
+                "the endpoints.",
+                hint="Give the database a file NAME, or set MONITORING_STORE_URL to redis:// "
+                "or memory://.",
+                id="monitoring.W005",
+            )
+        ]
+    return []
+
+
 @register(Tags.compatibility, "monitoring")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Report every invalid monitoring setting, with a hint on how to fix it."""
@@ -92,4 +117,5 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     cfg = get_config()
     messages += _channel_checks(cfg)
     messages += _access_checks(cfg)
+    messages += _store_checks(cfg)
     return messages

@@ -135,3 +135,10 @@ def test_the_check_runs_through_djangos_framework() -> None:
     with override_settings(MONITORING={"RETENTION_HOURS": -1}):
         errors = checks.run_checks(tags=["monitoring"])
     assert "monitoring.E001" in {e.id for e in errors}
+
+
+def test_a_database_store_on_in_memory_sqlite_warns() -> None:
+    # The test settings' default database is an in-memory SQLite database.
+    assert "monitoring.W005" in ids(STORE_URL="database://")
+    assert "monitoring.W005" not in ids(STORE_URL="database://pg")
+    assert "monitoring.W005" not in ids(STORE_URL="memory://")
