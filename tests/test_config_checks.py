@@ -116,6 +116,7 @@ def test_production_without_token_or_allowlist_warns() -> None:
 
 def test_valid_settings_pass_every_check() -> None:
     found = ids(
+        STORE_URL="database://pg",
         TOKEN="t",
         ALLOWED_IPS=["10.0.0.0/8"],
         ALERT_SLACK_ENABLED=True,

@@ -45,7 +45,7 @@ def test_a_process_flushes_what_it_recorded_when_it_exits() -> None:
     with redis_prefix() as prefix:
         url = f"{REDIS_STORE_URL}?prefix={prefix}"
         script = textwrap.dedent(
-            f"""
+            """
             import django
             django.setup()
             from monitoring import runtime
