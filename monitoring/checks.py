@@ -88,7 +88,7 @@ def _store_checks(cfg: dict[str, Any]) -> list[CheckMessage]:
     parts = urlsplit(cfg["STORE_URL"])
     if parts.scheme != "database":
         return []
-    database = settings.DATABASES.get(parts.netloc or DEFAULT_DB_ALIAS, {})
+    database: Any = settings.DATABASES.get(parts.netloc or DEFAULT_DB_ALIAS, {})
     name = str(database.get("NAME", ""))
     in_memory = (
         name in ("", ":memory:") or name.startswith("file::memory:") or "mode=memory" in name

@@ -162,3 +162,21 @@ def test_database_rows_hold_one_bucket_per_tier(monitored: Monitored) -> None:
     assert [r for r, _ in rows] == [10, 60, 600, 3600]
     assert all(start % resolution == 0 for resolution, start in rows)
     assert list(HostTotals.objects.values_list("host", "updated")) == [("web-1", NOW)]
+
+
+def test_redis_writers_racing_for_the_same_keys_lose_nothing(redis_store: RedisStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def writer(index: int) -> None:
+        client = redis_client()
+        store = RedisStore(client, redis_store.prefix, clock=lambda: NOW, host=f"web-{index % 2}")
+        for _ in range(15):
+            store.write([full_bucket()])
+        client.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(writer, range(8)))
+    window = redis_store.read_window(300, now=NOW)
+    assert window.total(m.REQUESTS) == 8 * 15 * 7
+    hist = window.histogram(m.REQUEST_DURATION)
+    assert hist is not None and hist.count == 8 * 15 * 6

@@ -16,8 +16,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from ..recording.aggregate import Bucket, merge_buckets
+from ..recording.aggregate import Bucket
 from ..window import Window
+from . import codec
+from .codec import Document
 
 
 class Tier(NamedTuple):
@@ -59,8 +61,25 @@ class BaseStore(ABC):
         """
 
     @abstractmethod
+    def read_documents(
+        self, resolution: int, since: float, until: float
+    ) -> list[tuple[int, Document]]:
+        """(start, document) of the tier-``resolution`` buckets overlapping ``[since, until]``,
+        oldest first; the documents (``codec``) are the caller's to change."""
+
+    def merge_documents(
+        self, resolution: int, since: float, until: float
+    ) -> tuple[int | None, Document]:
+        """(first start or None, the sum) of the documents :meth:`read_documents` returns."""
+        found = self.read_documents(resolution, since, until)
+        return (found[0][0] if found else None), codec.merge_documents(doc for _, doc in found)
+
     def read_buckets(self, resolution: int, since: float, until: float) -> list[Bucket]:
         """Return the tier-``resolution`` buckets overlapping ``[since, until]``, oldest first."""
+        return [
+            codec.decode(doc, start, resolution)
+            for start, doc in self.read_documents(resolution, since, until)
+        ]
 
     @abstractmethod
     def read_totals(self) -> Bucket:
@@ -127,10 +146,8 @@ class BaseStore(ABC):
             )
         now = self.clock() if now is None else now
         tier = self.tier_for(seconds)
-        buckets = self.read_buckets(tier.seconds, now - seconds, now)
-        start = buckets[0].start if buckets else now - seconds
+        first, merged = self.merge_documents(tier.seconds, now - seconds, now)
+        start = min(first, now - seconds) if first is not None else now - seconds
         return Window(
-            start=min(start, now - seconds),
-            end=now,
-            data=merge_buckets(buckets, int(start), int(now - start)),
+            start=start, end=now, data=codec.decode(merged, int(start), int(now - start))
         )

@@ -29,6 +29,7 @@ from ..recording.aggregate import Bucket
 from ..recording.context import muted
 from . import codec
 from .base import DEFAULT_TIERS, BaseStore, Tier
+from .codec import Document
 
 # Seconds between two purges by the same process; the background service purges too.
 PURGE_EVERY = 60
@@ -95,27 +96,26 @@ class DatabaseStore(BaseStore):
                 )
                 for row in locked:
                     bucket = merged[row.resolution, row.start]
+                    doc = codec.encode(bucket)
                     if row.data:
-                        stored = self._decode(row.data, row.start, row.resolution)
-                        stored.merge(bucket)
-                        bucket = stored
-                    row.data = codec.dumps(bucket)
+                        doc = codec.merge_into(
+                            codec.loads_document(row.data), doc, bucket.max_slow_queries
+                        )
+                    row.data = codec.dumps_document(doc)
                 rows.bulk_update(locked, ["data"])
             current = host_totals.select_for_update().get(host=self.host)
+            doc = codec.encode(totals, keep_sketches=False)
             if current.data:
-                stored = self._decode(current.data, 0, 0, keep_sketches=False)
-                stored.merge(totals, keep_sketches=False)
-                totals = stored
-            current.data = codec.dumps(totals, keep_sketches=False)
+                doc = codec.merge_into(codec.loads_document(current.data), doc)
+            current.data = codec.dumps_document(doc)
             current.updated = int(self.clock())
             current.save(update_fields=["data", "updated"])
         if self.clock() - self._purged_at >= PURGE_EVERY:
             self.purge()
 
-    def _decode(self, text: str, start: int, seconds: int, keep_sketches: bool = True) -> Bucket:
-        return codec.loads(text, start, seconds, keep_sketches=keep_sketches)
-
-    def read_buckets(self, resolution: int, since: float, until: float) -> list[Bucket]:
+    def read_documents(
+        self, resolution: int, since: float, until: float
+    ) -> list[tuple[int, Document]]:
         rows, _ = self._models()
         with self._session():
             found = list(
@@ -124,7 +124,7 @@ class DatabaseStore(BaseStore):
                 .order_by("start")
                 .values_list("start", "data")
             )
-        return [self._decode(data, start, resolution) for start, data in found]
+        return [(start, codec.loads_document(data)) for start, data in found]
 
     def read_totals(self) -> Bucket:
         _, host_totals = self._models()
@@ -132,7 +132,7 @@ class DatabaseStore(BaseStore):
             found = list(host_totals.filter(host=self.host).values_list("data", flat=True))
         if not found or not found[0]:
             return Bucket(0, 0)
-        return self._decode(found[0], 0, 0, keep_sketches=False)
+        return codec.loads(found[0], 0, 0, keep_sketches=False)
 
     def purge(self, now: float | None = None) -> None:
         now = self.clock() if now is None else now

@@ -6,12 +6,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from ..recording.aggregate import Bucket, merge_buckets
+from ..recording.aggregate import Bucket
+from . import codec
 from .base import DEFAULT_TIERS, BaseStore, Tier
+from .codec import Document
 
 
 class MemoryStore(BaseStore):
-    """Keeps tiers of buckets and the totals in this process's memory."""
+    """Keeps tiers of bucket documents and the totals in this process's memory."""
 
     def __init__(
         self,
@@ -21,36 +23,47 @@ class MemoryStore(BaseStore):
     ) -> None:
         super().__init__(retention_hours, tiers, clock)
         self._lock = threading.Lock()
-        self._tiers: dict[int, dict[int, Bucket]] = {tier.seconds: {} for tier in self.tiers}
-        self._totals = Bucket(0, 0)
+        self._tiers: dict[int, dict[int, Document]] = {tier.seconds: {} for tier in self.tiers}
+        self._totals: Document = {}
 
     def write(self, buckets: Sequence[Bucket], batch_id: str | None = None) -> None:
         merged, totals = self.rollup(buckets), self.totals_of(buckets)
         with self._lock:
             for (resolution, start), bucket in merged.items():
                 kept = self._tiers[resolution]
+                doc = codec.encode(bucket)
                 if start in kept:
-                    kept[start].merge(bucket)
+                    codec.merge_into(kept[start], doc, bucket.max_slow_queries)
                 else:
-                    kept[start] = bucket
-            self._totals.merge(totals, keep_sketches=False)
+                    kept[start] = doc
+            codec.merge_into(self._totals, codec.encode(totals, keep_sketches=False))
         self.purge()
 
-    def read_buckets(self, resolution: int, since: float, until: float) -> list[Bucket]:
+    def read_documents(
+        self, resolution: int, since: float, until: float
+    ) -> list[tuple[int, Document]]:
         with self._lock:
             kept = self._tiers[resolution]
             # Copies, so that a concurrent write cannot change what the caller reads.
             return [
-                merge_buckets([kept[start]], start, resolution)
+                (start, codec.merge_documents([kept[start]]))
                 for start in sorted(kept)
                 if start + resolution > since and start <= until
             ]
 
+    def merge_documents(
+        self, resolution: int, since: float, until: float
+    ) -> tuple[int | None, Document]:
+        # Merged straight from the stored documents (the merge copies what it keeps).
+        with self._lock:
+            kept = self._tiers[resolution]
+            starts = [s for s in sorted(kept) if s + resolution > since and s <= until]
+            merged = codec.merge_documents(kept[start] for start in starts)
+        return (starts[0] if starts else None), merged
+
     def read_totals(self) -> Bucket:
         with self._lock:
-            totals = Bucket(0, 0)
-            totals.merge(self._totals, keep_sketches=False)
-            return totals
+            return codec.decode(self._totals, 0, 0, keep_sketches=False)
 
     def purge(self, now: float | None = None) -> None:
         now = self.clock() if now is None else now

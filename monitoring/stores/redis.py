@@ -1,11 +1,14 @@
 """The Redis store: for many workers on many hosts (``redis://host:port/db``).
 
-Each tier bucket is one key holding a JSON document (``codec``); a write sends only what
-this process recorded, and a Lua script (``redis_merge.lua``) adds it into the stored
-document inside Redis: counters and sketch bins add, maxima max, atomically, whatever
-the number of writers. Every write carries a batch id whose receipt the script sets, so a
-write retried after a lost reply is not counted twice. Keys expire with their tier, so
-nothing is left behind when the last writer is gone.
+Each tier bucket is one key holding a JSON document (``codec``). A write is an optimistic
+transaction: ``WATCH`` the keys, read them, merge in this process (counters and sketch
+bins add, maxima max), then ``MULTI``/``EXEC`` the results; if another writer changed a
+key in between, Redis refuses the transaction and the write starts over, so no update is
+ever lost. The merging happens in the worker, not in Redis: Redis only stores and hands
+back values, and is never blocked by a script (it is often the site's cache too). Every
+write carries a batch id whose receipt is set in the same transaction, so a write retried
+after a lost reply is not counted twice. Keys expire with their tier, so nothing is left
+behind when the last writer is gone.
 
 URL: ``redis://[:password@]host:port/db?prefix=monitoring:`` (``rediss://`` for TLS);
 ``prefix`` (default ``monitoring:``) keeps several sites apart on one server.
@@ -14,17 +17,18 @@ URL: ``redis://[:password@]host:port/db?prefix=monitoring:`` (``rediss://`` for 
 from __future__ import annotations
 
 import math
+import random
 import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from importlib.resources import files
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..recording.aggregate import Bucket
 from . import codec
 from .base import DEFAULT_TIERS, BaseStore, Tier
+from .codec import Document
 
 DEFAULT_PREFIX = "monitoring:"
 # Seconds a Redis call may take before the flusher gives up on it (and retries later).
@@ -32,8 +36,12 @@ CONNECT_TIMEOUT = 1.0
 COMMAND_TIMEOUT = 3.0
 # Seconds a batch's receipt is kept: longer than any retry of that batch.
 RECEIPT_SECONDS = 3600
+# Attempts at one write while other writers keep changing the same keys.
+MAX_ATTEMPTS = 50
 
-MERGE_SCRIPT = files(__package__).joinpath("redis_merge.lua").read_text()
+
+class StoreBusy(Exception):
+    """Other writers changed the same keys on every attempt (retried at the next flush)."""
 
 
 class RedisStore(BaseStore):
@@ -54,7 +62,6 @@ class RedisStore(BaseStore):
         self.prefix = prefix
         self.host = host or socket.gethostname()
         self.max_slow_queries = max_slow_queries
-        self._merge = client.register_script(MERGE_SCRIPT)
 
     @classmethod
     def from_url(cls, url: str, retention_hours: float, host: str | None = None) -> BaseStore:
@@ -84,18 +91,58 @@ class RedisStore(BaseStore):
         if not merged and totals.is_empty():
             return
         now = self.clock()
-        keys = [f"{self.prefix}receipt:{batch_id or uuid.uuid4().hex}"]
-        args: list[Any] = [RECEIPT_SECONDS, self.max_slow_queries]
+        keys, docs, expiries = [], [], []
         for (resolution, start), bucket in sorted(merged.items()):
             tier = next(t for t in self.tiers if t.seconds == resolution)
-            expires = start + resolution + self.keep_seconds(tier) - now
             keys.append(self.bucket_key(resolution, start))
-            args += [max(1, math.ceil(expires)), codec.dumps(bucket)]
+            docs.append(codec.encode(bucket))
+            expiries.append(max(1, math.ceil(start + resolution + self.keep_seconds(tier) - now)))
         keys.append(self.totals_key)
-        args += [self.retention_seconds, codec.dumps(totals, keep_sketches=False)]
-        self._merge(keys=keys, args=args)
+        docs.append(codec.encode(totals, keep_sketches=False))
+        expiries.append(self.retention_seconds)
+        receipt = f"{self.prefix}receipt:{batch_id or uuid.uuid4().hex}"
+        self._merge(receipt, keys, docs, expiries)
 
-    def read_buckets(self, resolution: int, since: float, until: float) -> list[Bucket]:
+    def _merge(
+        self, receipt: str, keys: list[str], docs: list[Document], expiries: list[int]
+    ) -> None:
+        from redis import WatchError
+
+        with self.client.pipeline() as pipe:
+            for attempt in range(MAX_ATTEMPTS):
+                try:
+                    pipe.watch(receipt, *keys)
+                    if pipe.exists(receipt):  # this batch was merged; its reply was lost
+                        pipe.unwatch()
+                        return
+                    values = [
+                        codec.dumps_document(
+                            codec.merge_into(
+                                codec.loads_document(stored), doc, self.max_slow_queries
+                            )
+                            if stored is not None
+                            else doc
+                        )
+                        for stored, doc in zip(pipe.mget(keys), docs, strict=True)
+                    ]
+                    pipe.multi()
+                    pipe.set(receipt, 1, ex=RECEIPT_SECONDS)
+                    for key, value, expiry in zip(keys, values, expiries, strict=True):
+                        pipe.set(key, value, ex=expiry)
+                    pipe.execute()
+                    return
+                except WatchError:
+                    time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise StoreBusy(f"{len(keys)} keys changed by other writers on {MAX_ATTEMPTS} attempts")
+
+    def _merged(self, stored: bytes | None, doc: Document) -> str:
+        if stored is not None:
+            doc = codec.merge_into(codec.loads_document(stored), doc, self.max_slow_queries)
+        return codec.dumps_document(doc)
+
+    def read_documents(
+        self, resolution: int, since: float, until: float
+    ) -> list[tuple[int, Document]]:
         tier = next(t for t in self.tiers if t.seconds == resolution)
         # Nothing older than the tier keeps can be there; do not ask for it.
         since = max(since, self.clock() - self.keep_seconds(tier) - resolution)
@@ -107,7 +154,7 @@ class RedisStore(BaseStore):
             return []
         found = self.client.mget([self.bucket_key(resolution, s) for s in starts])
         return [
-            codec.loads(text, start, resolution, self.max_slow_queries)
+            (start, codec.loads_document(text))
             for start, text in zip(starts, found, strict=True)
             if text is not None
         ]
