@@ -9,13 +9,12 @@ from .recording.aggregate import Histogram
 from .window import Window
 
 
-def _ms(hist: Histogram | None, q: float) -> float | None:
-    value = hist.quantile(q) if hist is not None else None
-    return None if value is None else round(value * 1000, 3)
-
-
 def _latency(hist: Histogram | None) -> dict[str, float | None]:
-    return {"p50_ms": _ms(hist, 0.5), "p95_ms": _ms(hist, 0.95), "p99_ms": _ms(hist, 0.99)}
+    values = hist.quantiles(0.5, 0.95, 0.99) if hist is not None else [None, None, None]
+    return {
+        f"{name}_ms": None if value is None else round(value * 1000, 3)
+        for name, value in zip(("p50", "p95", "p99"), values, strict=True)
+    }
 
 
 def _ratio(part: float, whole: float) -> float | None:

@@ -1,4 +1,4 @@
-"""The overhead benchmark runs end to end and prints its tables (no timing is asserted)."""
+"""The benchmarks run end to end and print their tables (no timing is asserted)."""
 
 import os
 import re
@@ -46,3 +46,55 @@ def test_overhead_benchmark_prints_one_row_per_view() -> None:
         for row in rows:
             assert len(re.findall(NUMBER, row[len(route) :])) >= 10, row
     assert "Goal: ours at most 1/5 of django-prometheus's added time" in result.stdout
+
+
+STORES = ("memory", "sqlite", "postgresql", "redis")
+SECTIONS = ("1. Flush cost", "2. Window reads", "3. Prometheus scrape")
+
+
+def _sections(lines: list[str]) -> dict[str, list[str]]:
+    """The lines under each of the three numbered headings."""
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in lines:
+        heading = next((s for s in SECTIONS if line.startswith(s)), None)
+        if heading is not None:
+            current = found[heading] = []
+        elif current is not None:
+            current.append(line)
+    return found
+
+
+@pytest.mark.slow
+def test_store_benchmark_prints_its_figures() -> None:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # the script configures Django itself
+    result = subprocess.run(
+        [sys.executable, "benchmarks/stores.py", "--quick"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        encoding="utf-8",
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    skipped = {line.split(":", 1)[0] for line in lines if ": skipped, no server at" in line}
+    assert not skipped & {"memory", "sqlite"}, result.stdout
+    reachable = [store for store in STORES if store not in skipped]
+    sections = _sections(lines)
+    assert list(sections) == list(SECTIONS), result.stdout
+    for heading, body in sections.items():
+        for store in reachable:
+            rows = [line for line in body if line.split(" ", 1)[0] == store]
+            assert rows, (heading, store, result.stdout)
+            if heading.startswith("3.") and store == "memory":
+                assert all("n/a" in row for row in rows), rows
+                continue
+            for row in rows:
+                assert len(re.findall(NUMBER, row[len(store) :])) >= 6, row
+    reads = sections[SECTIONS[1]]
+    for store in reachable:
+        windows = [line.split()[1:3] for line in reads if line.split(" ", 1)[0] == store]
+        assert windows == [["24", "h"], ["1", "h"], ["5", "min"]], (store, reads)

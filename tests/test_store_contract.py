@@ -244,3 +244,33 @@ def test_every_process_of_a_host_adds_to_its_totals(backend: Factory) -> None:
     totals = backend("host-a").read_totals()
     assert totals.counters[(m.REQUESTS.name, ("GET", "/a/", "200"))] == 15
     assert totals.histograms[(m.REQUEST_DURATION.name, ("GET", "/a/"))].count == 15
+
+
+@pytest.mark.parametrize("seconds", [60, 300, 900, 3600, 3 * 3600, 5 * 3600])
+def test_windows_combine_tiers_without_counting_anything_twice(
+    store: BaseStore, seconds: int
+) -> None:
+    now = NOW - 3 * 3600 - 7  # falls inside buckets of every width
+    starts = range(now - 6 * 3600, now + 1, 10)
+    store.clock = lambda: now  # type: ignore[method-assign]
+    store.write([bucket(start - start % 10) for start in starts])
+    finest = min(t.seconds for t in store.tiers if store.keep_seconds(t) >= seconds)
+    since = now - seconds
+    first = since - since % finest  # the bucket holding the window's start counts whole
+    expected = sum(1 for start in starts if first <= start - start % 10 <= now)
+    assert requests_in(store, seconds, now=now) == expected
+    spans = store.plan(since, now)
+    read = sum((span.last - span.first) // span.seconds + 1 for span in spans)
+    assert read <= 2 * sum(6 for _ in store.tiers) + 1  # a handful, not seconds / 10
+
+
+def test_a_late_write_to_an_old_bucket_shows_in_the_next_read(store: BaseStore) -> None:
+    store.write([bucket(NOW - 2 * 3600, 2, (0.01, 0.02)), bucket(NOW - 30, 1, (0.03,))])
+    assert requests_in(store, 24 * 3600) == 3
+    window = store.read_window(24 * 3600, now=NOW)
+    window.data.histograms.clear()  # a reader changing its copy changes nothing stored
+    assert requests_in(store, 24 * 3600) == 3
+    store.write([bucket(NOW - 2 * 3600, 5, (0.5,) * 5)])  # a batch retried after an outage
+    window = store.read_window(24 * 3600, now=NOW)
+    assert window.total(m.REQUESTS) == 8
+    assert window.histogram(m.REQUEST_DURATION).count == 8  # type: ignore[union-attr]

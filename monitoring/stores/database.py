@@ -28,14 +28,14 @@ from django.db.models import Q
 from ..recording.aggregate import Bucket
 from ..recording.context import muted
 from . import codec
-from .base import DEFAULT_TIERS, BaseStore, Tier
+from .base import DEFAULT_TIERS, BaseStore, SharedStore, Span, Tier
 from .codec import Document
 
 # Seconds between two purges by the same process; the background service purges too.
 PURGE_EVERY = 60
 
 
-class DatabaseStore(BaseStore):
+class DatabaseStore(SharedStore):
     """Buckets and per-host totals as rows of the ``using`` database."""
 
     def __init__(
@@ -120,11 +120,26 @@ class DatabaseStore(BaseStore):
         with self._session():
             found = list(
                 rows.filter(resolution=resolution, start__gt=since - resolution, start__lte=until)
-                .exclude(data="")
                 .order_by("start")
                 .values_list("start", "data")
             )
-        return [(start, codec.loads_document(data)) for start, data in found]
+        return [(start, codec.loads_document(data)) for start, data in found if data]
+
+    def read_texts(self, spans: Sequence[Span]) -> list[tuple[int, int, str | bytes]]:
+        if not spans:
+            return []
+        rows, _ = self._models()
+        where = reduce(
+            or_,
+            (
+                Q(resolution=span.seconds, start__gte=span.first, start__lte=span.last)
+                for span in spans
+            ),
+        )
+        with self._session():
+            found = list(rows.filter(where).values_list("resolution", "start", "data"))
+        # Rows inserted empty by a write still in progress elsewhere have no data yet.
+        return [(width, start, data) for width, start, data in found if data]
 
     def read_totals(self) -> Bucket:
         _, host_totals = self._models()

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from ..recording.aggregate import Bucket
 from . import codec
-from .base import DEFAULT_TIERS, BaseStore, Tier
+from .base import DEFAULT_TIERS, BaseStore, Span, Tier
 from .codec import Document
 
 
@@ -51,15 +51,15 @@ class MemoryStore(BaseStore):
                 if start + resolution > since and start <= until
             ]
 
-    def merge_documents(
-        self, resolution: int, since: float, until: float
-    ) -> tuple[int | None, Document]:
+    def merge_documents(self, spans: Sequence[Span]) -> Document:
         # Merged straight from the stored documents (the merge copies what it keeps).
         with self._lock:
-            kept = self._tiers[resolution]
-            starts = [s for s in sorted(kept) if s + resolution > since and s <= until]
-            merged = codec.merge_documents(kept[start] for start in starts)
-        return (starts[0] if starts else None), merged
+            return codec.merge_documents(
+                self._tiers[span.seconds][start]
+                for span in spans
+                for start in range(span.first, span.last + 1, span.seconds)
+                if start in self._tiers[span.seconds]
+            )
 
     def read_totals(self) -> Bucket:
         with self._lock:

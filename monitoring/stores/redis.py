@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..recording.aggregate import Bucket
 from . import codec
-from .base import DEFAULT_TIERS, BaseStore, Tier
+from .base import DEFAULT_TIERS, BaseStore, SharedStore, Span, Tier
 from .codec import Document
 
 DEFAULT_PREFIX = "monitoring:"
@@ -44,7 +44,7 @@ class StoreBusy(Exception):
     """Other writers changed the same keys on every attempt (retried at the next flush)."""
 
 
-class RedisStore(BaseStore):
+class RedisStore(SharedStore):
     """Buckets as JSON documents under ``prefix`` in one Redis database."""
 
     def __init__(
@@ -150,14 +150,23 @@ class RedisStore(BaseStore):
         if first + resolution <= since:
             first += resolution
         starts = list(range(first, int(until) + 1, resolution))
-        if not starts:
-            return []
-        found = self.client.mget([self.bucket_key(resolution, s) for s in starts])
+        found = (
+            self.client.mget([self.bucket_key(resolution, s) for s in starts]) if starts else []
+        )
         return [
             (start, codec.loads_document(text))
             for start, text in zip(starts, found, strict=True)
             if text is not None
         ]
+
+    def read_texts(self, spans: Sequence[Span]) -> list[tuple[int, int, str | bytes]]:
+        wanted = [
+            (span.seconds, start)
+            for span in spans
+            for start in range(span.first, span.last + 1, span.seconds)
+        ]
+        found = self.client.mget([self.bucket_key(*w) for w in wanted]) if wanted else []
+        return [(*w, text) for w, text in zip(wanted, found, strict=True) if text is not None]
 
     def read_totals(self) -> Bucket:
         text = self.client.get(self.totals_key)
