@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure the servers the test suite talks to run on 127.0.0.1: PostgreSQL, Redis and
-# memcached, plus Debian's promtool. Installs missing Debian packages when run as root.
+# Makes sure the servers the test suite talks to run on 127.0.0.1: PostgreSQL, MariaDB,
+# Redis and memcached, plus Debian's promtool. Installs missing Debian packages when run as root.
 # In CI (CI=true) anything that cannot be provided is a failure, never a skip.
 set -euo pipefail
 
@@ -55,6 +55,31 @@ ensure_postgres() {
   fi
 }
 
+mysql_as_test_user() {  # mysql_as_test_user ARGS...: the client as the suite will connect
+  MYSQL_PWD=${MONITORING_TEST_MYSQL_PASSWORD:-} mysql -h 127.0.0.1 \
+    -P "${MONITORING_TEST_MYSQL_PORT:-3306}" -u "${MONITORING_TEST_MYSQL_USER:-root}" "$@"
+}
+
+ensure_mariadb() {
+  if mysql_as_test_user -e 'select 1' >/dev/null 2>&1; then return 0; fi
+  if ! command -v mariadbd >/dev/null && ! command -v mysqld >/dev/null; then
+    apt_install mariadb-server mariadb-client
+  fi
+  if ! mysqladmin ping -h 127.0.0.1 --silent 2>/dev/null; then
+    log "starting MariaDB"
+    mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+    (mysqld_safe --bind-address=127.0.0.1 >/dev/null 2>&1 &)
+    wait_for "MariaDB" mysqladmin ping -h 127.0.0.1 --silent
+  fi
+  # A fresh Debian server lets root in through its socket only; give the tests a user.
+  if ! mysql_as_test_user -e 'select 1' >/dev/null 2>&1; then
+    mysql -e "CREATE USER IF NOT EXISTS 'monitoring'@'%' IDENTIFIED BY 'monitoring';
+              GRANT ALL ON *.* TO 'monitoring'@'%'; FLUSH PRIVILEGES;"
+    printf '%s\n' MONITORING_TEST_MYSQL_USER=monitoring MONITORING_TEST_MYSQL_PASSWORD=monitoring \
+      >> "${SERVICES_ENV:-/dev/null}"
+  fi
+}
+
 ensure_redis() {
   if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then return 0; fi
   command -v redis-server >/dev/null || apt_install redis-server
@@ -75,6 +100,7 @@ ensure_memcached() {
 
 ensure_promtool
 ensure_postgres
+ensure_mariadb
 ensure_redis
 ensure_memcached
-log "PostgreSQL, Redis, memcached and promtool are ready"
+log "PostgreSQL, MariaDB, Redis, memcached and promtool are ready"

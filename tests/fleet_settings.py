@@ -9,7 +9,7 @@ database, alias ``pg``), ``MONITORING_STORE_URL``, ``FLEET_FLUSH_INTERVAL``.
 import os
 
 from tests.settings import *  # noqa: F403
-from tests.settings import PG
+from tests.settings import MYSQL, PG
 
 DATABASES = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["FLEET_SQLITE"]}
@@ -21,6 +21,8 @@ if os.environ.get("FLEET_METRICS_SQLITE"):
     }
 if os.environ.get("FLEET_PG_NAME"):
     DATABASES["pg"] = {**PG, "NAME": os.environ["FLEET_PG_NAME"]}
+if os.environ.get("FLEET_MYSQL_NAME"):
+    DATABASES["mysql"] = {**MYSQL, "NAME": os.environ["FLEET_MYSQL_NAME"]}
 
 MONITORING = {"FLUSH_INTERVAL": float(os.environ.get("FLEET_FLUSH_INTERVAL", "1"))}
 

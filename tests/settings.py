@@ -3,6 +3,7 @@
 import os
 
 import django
+import pymysql
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
@@ -48,9 +49,25 @@ PG = {
         "DEPENDENCIES": [],
     },
 }
+# MariaDB/MySQL through PyMySQL standing in for mysqlclient (no C build needed).
+pymysql.install_as_MySQLdb()
+MYSQL = {
+    "ENGINE": "django.db.backends.mysql",
+    "NAME": os.environ.get("MONITORING_TEST_MYSQL_NAME", "test"),
+    "USER": os.environ.get("MONITORING_TEST_MYSQL_USER", "root"),
+    "PASSWORD": os.environ.get("MONITORING_TEST_MYSQL_PASSWORD", ""),
+    "HOST": os.environ.get("MONITORING_TEST_MYSQL_HOST", "127.0.0.1"),
+    "PORT": os.environ.get("MONITORING_TEST_MYSQL_PORT", "3306"),
+    "OPTIONS": {"charset": "utf8mb4", "connect_timeout": 5},
+    "TEST": {
+        "NAME": "test_monitoring_" + os.environ.get("MONITORING_TEST_RUN_ID", "local"),
+        "DEPENDENCIES": [],
+    },
+}
 DATABASES = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
     "pg": PG,
+    "mysql": MYSQL,
 }
 if django.VERSION >= (5, 1):
     # A deliberately tiny pool so that tests can exhaust it.

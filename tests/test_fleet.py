@@ -218,7 +218,39 @@ def postgresql_store(tmp_path: Path) -> Iterator[dict[str, str]]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-STORES = {"sqlite": sqlite_store, "postgresql": postgresql_store, "redis": redis_store}
+@contextmanager
+def mysql_store(tmp_path: Path) -> Iterator[dict[str, str]]:
+    import pymysql
+    from django.conf import settings
+
+    db = settings.DATABASES["mysql"]
+    params = {
+        "host": db["HOST"],
+        "port": int(db["PORT"]),
+        "user": db["USER"],
+        "password": db["PASSWORD"],
+        "connect_timeout": 5,
+    }
+    require_server("MariaDB/MySQL", lambda: pymysql.connect(**params).close())
+    name = f"monitoring_fleet_{uuid.uuid4().hex[:12]}"
+    admin = pymysql.connect(**params, autocommit=True)
+    admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    try:
+        env = fleet_env(tmp_path, "database://mysql", FLEET_MYSQL_NAME=name)
+        migrate(env)
+        migrate(env, "mysql")
+        yield env
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
+STORES = {
+    "sqlite": sqlite_store,
+    "postgresql": postgresql_store,
+    "mysql": mysql_store,
+    "redis": redis_store,
+}
 
 
 # -- tests --------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ NOW = 1_699_999_800  # a multiple of 600, so every tier aligns with it
 BOUNDS = (0.01, 0.1, 1.0)
 
 # The database stores run inside each test's transaction (pytest-django rolls it back).
-pytestmark = pytest.mark.django_db(databases=["default", "pg"])
+pytestmark = pytest.mark.django_db(databases=["default", "pg", "mysql"])
 
 
 # A factory gives stores of one backend, for the host it is given; stores of a shared
@@ -47,6 +47,13 @@ def _postgresql(stack: ExitStack) -> Factory:
     return lambda host: DatabaseStore("pg", retention_hours=24, clock=lambda: NOW, host=host)
 
 
+def _mysql(stack: ExitStack) -> Factory:
+    from django.db import connections
+
+    require_server("MariaDB/MySQL (the mysql database)", connections["mysql"].ensure_connection)
+    return lambda host: DatabaseStore("mysql", retention_hours=24, clock=lambda: NOW, host=host)
+
+
 def _redis(stack: ExitStack) -> Factory:
     prefix = stack.enter_context(redis_prefix())
     client = redis_client()
@@ -60,6 +67,7 @@ STORES: dict[str, Callable[[ExitStack], Factory]] = {
     "memory": _memory,
     "sqlite": _sqlite,
     "postgresql": _postgresql,
+    "mysql": _mysql,
     "redis": _redis,
 }
 SHARED = sorted(set(STORES) - {"memory"})

@@ -14,6 +14,7 @@ each use when ``CONN_MAX_AGE`` says so (or returned to the pool) and dropped whe
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +23,7 @@ from functools import reduce
 from operator import or_
 from urllib.parse import urlsplit
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connections, transaction
 from django.db.models import Q
 
 from ..recording.aggregate import Bucket
@@ -33,6 +34,20 @@ from .codec import Document
 
 # Seconds between two purges by the same process; the background service purges too.
 PURGE_EVERY = 60
+# Attempts at one write when concurrent writers deadlock or insert the same bucket.
+CONFLICT_ATTEMPTS = 5
+# Deadlock, serialization failure, unique violation (PostgreSQL SQLSTATE; MySQL errno).
+CONFLICT_SQLSTATES = {"40P01", "40001", "23505"}
+CONFLICT_MYSQL_ERRORS = {1213, 1205, 1062}
+
+
+def _is_conflict(exc: Exception) -> bool:
+    """True when ``exc`` is another writer's doing, so that the write may simply retry."""
+    cause = exc.__cause__
+    if getattr(cause, "sqlstate", None) in CONFLICT_SQLSTATES:
+        return True
+    args: tuple[object, ...] = getattr(cause, "args", ())
+    return bool(args) and args[0] in CONFLICT_MYSQL_ERRORS
 
 
 class DatabaseStore(SharedStore):
@@ -78,40 +93,61 @@ class DatabaseStore(SharedStore):
         merged, totals = self.rollup(buckets), self.totals_of(buckets)
         if not merged and totals.is_empty():
             return
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                with self._session(), transaction.atomic(using=self.using):
+                    self._merge_rows(merged, totals)
+                break
+            except (OperationalError, IntegrityError) as exc:
+                if attempt + 1 == CONFLICT_ATTEMPTS or not _is_conflict(exc):
+                    raise
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+        if self.clock() - self._purged_at >= PURGE_EVERY:
+            self.purge()
+
+    def _merge_rows(self, merged: dict[tuple[int, int], Bucket], totals: Bucket) -> None:
         rows, host_totals = self._models()
         keys = sorted(merged)
-        with self._session(), transaction.atomic(using=self.using):
+        now = int(self.clock())
+        # MySQL's INSERT IGNORE share-locks the rows it skips, and two writers upgrading
+        # those locks deadlock: there, lock what exists first and insert what is missing.
+        insert_first = connections[self.using].vendor != "mysql"
+        if insert_first:
             rows.bulk_create(
                 [rows.model(resolution=r, start=s) for r, s in keys], ignore_conflicts=True
             )
             host_totals.bulk_create(
-                [host_totals.model(host=self.host, updated=int(self.clock()))],
-                ignore_conflicts=True,
+                [host_totals.model(host=self.host, updated=now)], ignore_conflicts=True
             )
-            if keys:
-                locked = list(
-                    rows.select_for_update()
-                    .filter(reduce(or_, (Q(resolution=r, start=s) for r, s in keys)))
-                    .order_by("resolution", "start")
+        locked = {}
+        if keys:
+            where = reduce(or_, (Q(resolution=r, start=s) for r, s in keys))
+            found = rows.select_for_update().filter(where).order_by("resolution", "start")
+            locked = {(row.resolution, row.start): row for row in found}
+        created = []
+        for key in keys:
+            bucket, row = merged[key], locked.get(key)
+            doc = codec.encode(bucket)
+            if row is None:
+                created.append(rows.model(resolution=key[0], start=key[1]))
+                row = created[-1]
+            elif row.data:
+                doc = codec.merge_into(
+                    codec.loads_document(row.data), doc, bucket.max_slow_queries
                 )
-                for row in locked:
-                    bucket = merged[row.resolution, row.start]
-                    doc = codec.encode(bucket)
-                    if row.data:
-                        doc = codec.merge_into(
-                            codec.loads_document(row.data), doc, bucket.max_slow_queries
-                        )
-                    row.data = codec.dumps_document(doc)
-                rows.bulk_update(locked, ["data"])
-            current = host_totals.select_for_update().get(host=self.host)
-            doc = codec.encode(totals, keep_sketches=False)
-            if current.data:
-                doc = codec.merge_into(codec.loads_document(current.data), doc)
-            current.data = codec.dumps_document(doc)
-            current.updated = int(self.clock())
-            current.save(update_fields=["data", "updated"])
-        if self.clock() - self._purged_at >= PURGE_EVERY:
-            self.purge()
+            row.data = codec.dumps_document(doc)
+        if locked:
+            rows.bulk_update(list(locked.values()), ["data"])
+        if created:  # a writer inserting the same bucket meanwhile makes this one retry
+            rows.bulk_create(created)
+        current = host_totals.select_for_update().filter(host=self.host).first()
+        doc = codec.encode(totals, keep_sketches=False)
+        if current is None:
+            current = host_totals.model(host=self.host)
+        elif current.data:
+            doc = codec.merge_into(codec.loads_document(current.data), doc)
+        current.data, current.updated = codec.dumps_document(doc), now
+        current.save(using=self.using)
 
     def read_documents(
         self, resolution: int, since: float, until: float
