@@ -80,6 +80,13 @@ DEFAULTS: dict[str, Any] = {
     ],
     "QUERIES_PER_REQUEST_BUCKETS": [0, 1, 2, 5, 10, 20, 50, 100, 200, 500],
     "CACHE_DURATION_BUCKETS": [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5],
+    # Health checks: seconds each may take, disk path, (degraded, error) usage thresholds in
+    # percent, and dotted paths of the site's own checks (see monitoring/health.py).
+    "HEALTH_CHECK_TIMEOUT": 3,
+    "HEALTH_DISK_PATH": "/",
+    "HEALTH_DISK_THRESHOLDS": [90, 95],
+    "HEALTH_MEMORY_THRESHOLDS": [90, 95],
+    "HEALTH_CHECKS": [],
     # Alert delivery (used by the alerting engine).
     "ALERT_EMAIL_ENABLED": False,
     "ALERT_EMAIL_RECIPIENTS": [],
@@ -215,6 +222,27 @@ def _buckets(value: Any) -> str | None:
     return None
 
 
+def _thresholds(value: Any) -> str | None:
+    ok = (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        and 0 < value[0] <= value[1] <= 100
+    )
+    return None if ok else "must be [degraded at, error at], percentages with the first <= second"
+
+
+def _dotted_paths(value: Any) -> str | None:
+    problem = _strings(value)
+    if problem is not None:
+        return problem
+    for path in value:
+        problem = _dotted_path(path)
+        if problem is not None:
+            return problem
+    return None
+
+
 def _dotted_path(value: Any) -> str | None:
     if value is None:
         return None
@@ -275,6 +303,11 @@ VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "ALERT_PAGERDUTY_ENABLED": ("monitoring.E013", _boolean),
     "PAGERDUTY_ROUTING_KEY": ("monitoring.E013", _optional_string),
     "PAGERDUTY_EVENTS_URL": ("monitoring.E015", _https_url),
+    "HEALTH_CHECK_TIMEOUT": ("monitoring.E003", _positive_number),
+    "HEALTH_DISK_PATH": ("monitoring.E019", _optional_string),
+    "HEALTH_DISK_THRESHOLDS": ("monitoring.E019", _thresholds),
+    "HEALTH_MEMORY_THRESHOLDS": ("monitoring.E019", _thresholds),
+    "HEALTH_CHECKS": ("monitoring.E020", _dotted_paths),
 }
 
 UNPARSABLE_ENV = "monitoring.E016"

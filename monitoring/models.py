@@ -42,3 +42,13 @@ class HostTotals(models.Model):
 
     def __str__(self) -> str:
         return f"totals of {self.host}"
+
+
+class Heartbeat(models.Model):
+    """When a named process (the background service) last completed its work."""
+
+    name = models.CharField(max_length=100, unique=True)
+    at = models.FloatField(help_text="Epoch seconds.")
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at}"

@@ -5,6 +5,8 @@ from . import views
 app_name = "monitoring"
 
 urlpatterns = [
+    path("health/", views.health_view, name="health"),
     path("healthz/", views.healthz, name="healthz"),
+    path("readyz/", views.readyz, name="readyz"),
     path("metrics/", views.metrics, name="metrics"),
 ]

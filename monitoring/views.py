@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from . import runtime
+from . import health, runtime
 from .access import is_authorised
 from .exposition import render, wants_openmetrics
 from .params import BadParameter, choice, window_seconds
@@ -43,6 +43,26 @@ def protected(view: View) -> View:
 def healthz(request: HttpRequest) -> HttpResponse:
     """Liveness: the process serves requests. Touches no dependency."""
     return HttpResponse("ok", content_type="text/plain")
+
+
+def _health_response(results: dict[str, health.Result], request: HttpRequest) -> HttpResponse:
+    document = health.report(results, with_messages=is_authorised(request))
+    return JsonResponse(document, status=503 if document["status"] == health.ERROR else 200)
+
+
+@never_cache
+@require_GET
+def health_view(request: HttpRequest) -> HttpResponse:
+    """Every health check: 200 while ok or degraded, 503 on error. Messages only to the
+    authorised."""
+    return _health_response(health.run_checks(health.all_checks()), request)
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> HttpResponse:
+    """Readiness: 200 when the default database and the default cache answer, else 503."""
+    return _health_response(health.run_checks(health.readiness_checks()), request)
 
 
 @never_cache

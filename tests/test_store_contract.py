@@ -282,3 +282,13 @@ def test_a_late_write_to_an_old_bucket_shows_in_the_next_read(store: BaseStore) 
     window = store.read_window(24 * 3600, now=NOW)
     assert window.total(m.REQUESTS) == 8
     assert window.histogram(m.REQUEST_DURATION).count == 8  # type: ignore[union-attr]
+
+
+def test_heartbeats_are_kept_by_name(backend: Factory) -> None:
+    a, b = backend("host-a"), backend("host-b")
+    assert a.last_beat("service") is None
+    a.beat("service", NOW - 30)
+    assert b.last_beat("service") == NOW - 30  # seen from every host
+    b.beat("service")
+    assert a.last_beat("service") == NOW
+    assert a.last_beat("other") is None

@@ -135,6 +135,14 @@ class BaseStore(ABC):
     def purge(self, now: float | None = None) -> None:
         """Remove data older than each tier keeps it (the last tier: the retention)."""
 
+    @abstractmethod
+    def beat(self, name: str, at: float | None = None) -> None:
+        """Record that ``name`` (the background service) completed a cycle at ``at``."""
+
+    @abstractmethod
+    def last_beat(self, name: str) -> float | None:
+        """When ``name`` last called :meth:`beat`, or None if it never did."""
+
     def ping(self) -> None:  # noqa: B027 - optional hook; in-process stores are always up
         """Raise if the store cannot be reached."""
 

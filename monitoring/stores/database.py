@@ -196,6 +196,20 @@ class DatabaseStore(SharedStore):
             # A host that has written nothing for the whole retention is gone.
             host_totals.filter(updated__lt=now - self.retention_seconds).delete()
 
+    def beat(self, name: str, at: float | None = None) -> None:
+        from ..models import Heartbeat
+
+        at = self.clock() if at is None else at
+        with self._session():
+            Heartbeat.objects.using(self.using).update_or_create(name=name, defaults={"at": at})
+
+    def last_beat(self, name: str) -> float | None:
+        from ..models import Heartbeat
+
+        with self._session():
+            found = Heartbeat.objects.using(self.using).filter(name=name).first()
+        return None if found is None else found.at
+
     def ping(self) -> None:
         rows, _ = self._models()
         with self._session():

@@ -25,6 +25,7 @@ class MemoryStore(BaseStore):
         self._lock = threading.Lock()
         self._tiers: dict[int, dict[int, Document]] = {tier.seconds: {} for tier in self.tiers}
         self._totals: Document = {}
+        self._beats: dict[str, float] = {}
 
     def write(self, buckets: Sequence[Bucket], batch_id: str | None = None) -> None:
         merged, totals = self.rollup(buckets), self.totals_of(buckets)
@@ -64,6 +65,12 @@ class MemoryStore(BaseStore):
     def read_totals(self) -> Bucket:
         with self._lock:
             return codec.decode(self._totals, 0, 0, keep_sketches=False)
+
+    def beat(self, name: str, at: float | None = None) -> None:
+        self._beats[name] = self.clock() if at is None else at
+
+    def last_beat(self, name: str) -> float | None:
+        return self._beats.get(name)
 
     def purge(self, now: float | None = None) -> None:
         now = self.clock() if now is None else now

@@ -174,6 +174,14 @@ class RedisStore(SharedStore):
             return Bucket(0, 0)
         return codec.loads(text, 0, 0, keep_sketches=False)
 
+    def beat(self, name: str, at: float | None = None) -> None:
+        at = self.clock() if at is None else at
+        self.client.set(f"{self.prefix}beat:{name}", repr(at), ex=self.retention_seconds)
+
+    def last_beat(self, name: str) -> float | None:
+        value = self.client.get(f"{self.prefix}beat:{name}")
+        return None if value is None else float(value)
+
     def purge(self, now: float | None = None) -> None:
         """Nothing to do: every key expires when its tier no longer keeps it."""
 
