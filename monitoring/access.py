@@ -13,11 +13,45 @@ from . import config
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+def _parse(entries: list[str]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
 @lru_cache(maxsize=1)
 def _allowed_networks() -> tuple[Network, ...]:
-    return tuple(
-        ipaddress.ip_network(entry, strict=False) for entry in config.get_config()["ALLOWED_IPS"]
-    )
+    return _parse(config.get_config()["ALLOWED_IPS"])
+
+
+@lru_cache(maxsize=1)
+def _trusted_proxies() -> tuple[Network, ...]:
+    return _parse(config.get_config()["TRUSTED_PROXIES"])
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
+    return address is not None and any(address in net for net in _trusted_proxies())
+
+
+def client_address(request: HttpRequest) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The client's address: ``REMOTE_ADDR``, or, when that is a trusted proxy, the first
+    address in ``X-Forwarded-For`` (read from the right) that is not a trusted proxy.
+
+    Without ``TRUSTED_PROXIES`` the header is ignored: anyone can send it.
+    """
+    address = _address(request.META.get("REMOTE_ADDR", ""))
+    if not _trusted(address):
+        return address
+    for hop in reversed(request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")):
+        address = _address(hop)
+        if not _trusted(address):
+            return address
+    return address
 
 
 def _bearer_token(request: HttpRequest) -> str | None:
@@ -36,12 +70,9 @@ def token_matches(request: HttpRequest) -> bool:
 
 
 def address_allowed(request: HttpRequest) -> bool:
-    """True when the client address is inside ``ALLOWED_IPS``."""
-    try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    return any(address in network for network in _allowed_networks())
+    """True when the client's address (see :func:`client_address`) is inside ``ALLOWED_IPS``."""
+    address = client_address(request)
+    return address is not None and any(address in net for net in _allowed_networks())
 
 
 def is_staff(request: HttpRequest) -> bool:
@@ -55,3 +86,4 @@ def is_authorised(request: HttpRequest) -> bool:
 
 
 config.on_reload(_allowed_networks.cache_clear)
+config.on_reload(_trusted_proxies.cache_clear)

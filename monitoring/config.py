@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN": None,
     # Addresses or networks allowed to read the protected endpoints.
     "ALLOWED_IPS": ["127.0.0.1", "::1"],
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For header is believed;
+    # from anyone else the header is ignored.
+    "TRUSTED_PROXIES": [],
     # Regular expressions matched against request.path_info; matches are not recorded.
     "EXCLUDE_PATHS": [r"^/static/", r"^/media/", r"^/favicon\.ico$"],
     # Database aliases and cache aliases left uninstrumented.
@@ -125,6 +128,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "METRICS_COLLECTION_INTERVAL": ("COLLECTION_INTERVAL", float),
     "MONITORING_TOKEN": ("TOKEN", _optional),
     "MONITORING_ALLOWED_IPS": ("ALLOWED_IPS", _csv),
+    "MONITORING_TRUSTED_PROXIES": ("TRUSTED_PROXIES", _csv),
     "ALERT_EMAIL_ENABLED": ("ALERT_EMAIL_ENABLED", _bool),
     "ALERT_EMAIL_RECIPIENTS": ("ALERT_EMAIL_RECIPIENTS", _csv),
     "ALERT_SLACK_ENABLED": ("ALERT_SLACK_ENABLED", _bool),
@@ -281,6 +285,7 @@ VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "SKETCH_RELATIVE_ACCURACY": ("monitoring.E004", _accuracy),
     "TOKEN": ("monitoring.E005", _optional_string),
     "ALLOWED_IPS": ("monitoring.E006", _networks),
+    "TRUSTED_PROXIES": ("monitoring.E006", _networks),
     "EXCLUDE_PATHS": ("monitoring.E007", _regexes),
     "EXCLUDE_DATABASES": ("monitoring.E008", _strings),
     "EXCLUDE_CACHES": ("monitoring.E008", _strings),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -57,6 +58,27 @@ def test_allowlisted_networks(monitored: Monitored) -> None:
     assert Client().get("/monitoring/metrics/", REMOTE_ADDR="2001:db8::7").status_code == 200
     assert Client().get("/monitoring/metrics/", REMOTE_ADDR="10.21.0.1").status_code == 401
     assert Client().get("/monitoring/metrics/", REMOTE_ADDR="127.0.0.1").status_code == 401
+
+
+def test_x_forwarded_for_is_ignored_unless_the_proxy_is_trusted(
+    monitored: Monitored, settings: Any
+) -> None:
+    def status(remote: str, forwarded: str) -> int:
+        response = Client().get(
+            "/monitoring/metrics/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded
+        )
+        return response.status_code
+
+    settings.MONITORING = {"STORE_URL": "memory://", "ALLOWED_IPS": ["10.20.0.0/16"]}
+    # Anyone can write the header: without trusted proxies it changes nothing.
+    assert status("203.0.113.9", "10.20.3.4") == 401
+    settings.MONITORING = {**settings.MONITORING, "TRUSTED_PROXIES": ["192.0.2.0/24"]}
+    assert status("192.0.2.10", "10.20.3.4") == 200  # the proxy says who the client is
+    assert status("192.0.2.10", "10.20.3.4, 192.0.2.11") == 200  # two proxies deep
+    # The client's own claim, left of the address the proxy saw, is not believed.
+    assert status("192.0.2.10", "10.20.3.4, 203.0.113.9") == 401
+    assert status("203.0.113.9", "10.20.3.4") == 401  # not sent by a trusted proxy
+    assert status("192.0.2.10", "garbage") == 401
 
 
 @pytest.mark.parametrize(
