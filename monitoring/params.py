@@ -47,3 +47,16 @@ def choice(query: QueryDict, name: str, choices: tuple[str, ...], default: str) 
     if value not in choices:
         raise BadParameter(name, f"{name} must be one of: {', '.join(choices)}")
     return value
+
+
+def bounded_int(query: QueryDict, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number parameter between ``low`` and ``high``."""
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"\d{1,9}", raw.strip()):
+        raise BadParameter(name, f"{name} must be a whole number between {low} and {high}")
+    value = int(raw)
+    if not low <= value <= high:
+        raise BadParameter(name, f"{name} must be between {low} and {high}")
+    return value

@@ -9,7 +9,7 @@ from .recording.aggregate import Histogram
 from .window import Window
 
 
-def _latency(hist: Histogram | None) -> dict[str, float | None]:
+def latency(hist: Histogram | None) -> dict[str, float | None]:
     values = hist.quantiles(0.5, 0.95, 0.99) if hist is not None else [None, None, None]
     return {
         f"{name}_ms": None if value is None else round(value * 1000, 3)
@@ -17,8 +17,12 @@ def _latency(hist: Histogram | None) -> dict[str, float | None]:
     }
 
 
-def _ratio(part: float, whole: float) -> float | None:
+def ratio(part: float, whole: float) -> float | None:
     return round(part / whole, 6) if whole else None
+
+
+def window_info(window: Window) -> dict[str, Any]:
+    return {"start": window.start, "end": window.end, "seconds": round(window.seconds)}
 
 
 def request_counts(window: Window, **match: str) -> tuple[float, float]:
@@ -39,29 +43,29 @@ def summarise(window: Window) -> dict[str, Any]:
     hits = window.total(m.CACHE_GETS, result="hit")
     misses = window.total(m.CACHE_GETS, result="miss")
     return {
-        "window": {"start": window.start, "end": window.end, "seconds": round(window.seconds)},
+        "window": window_info(window),
         "requests": {
             "total": int(requests),
             "per_second": round(requests / window.seconds, 4) if window.seconds else 0.0,
             "errors_5xx": int(errors),
-            "error_rate": _ratio(errors, requests),
+            "error_rate": ratio(errors, requests),
             "exceptions": int(window.total(m.EXCEPTIONS)),
-            **_latency(window.histogram(m.REQUEST_DURATION)),
+            **latency(window.histogram(m.REQUEST_DURATION)),
         },
         "database": {
             "queries": queries.count if queries else 0,
             "queries_per_request": (
-                _ratio(per_request.sum, per_request.count) if per_request else None
+                ratio(per_request.sum, per_request.count) if per_request else None
             ),
             "errors": int(window.total(m.DB_ERRORS)),
             "connection_errors": int(window.total(m.DB_CONNECTION_ERRORS)),
             "slow_queries": int(window.total(m.SLOW_QUERIES)),
-            **_latency(queries),
+            **latency(queries),
         },
         "cache": {
             "hits": int(hits),
             "misses": int(misses),
-            "hit_rate": _ratio(hits, hits + misses),
+            "hit_rate": ratio(hits, hits + misses),
         },
         "routes": _routes(window),
     }
@@ -80,9 +84,9 @@ def _routes(window: Window) -> list[dict[str, Any]]:
                 "requests": hist.count,
                 "errors_5xx": int(request_counts(window, route=route)[1]),
                 "queries_per_request": (
-                    _ratio(queries.sum, queries.count) if isinstance(queries, Histogram) else None
+                    ratio(queries.sum, queries.count) if isinstance(queries, Histogram) else None
                 ),
-                **_latency(hist),
+                **latency(hist),
             }
         )
     return sorted(rows, key=lambda row: -row["requests"])

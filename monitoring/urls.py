@@ -9,4 +9,6 @@ urlpatterns = [
     path("healthz/", views.healthz, name="healthz"),
     path("readyz/", views.readyz, name="readyz"),
     path("metrics/", views.metrics, name="metrics"),
+    path("performance/queries/", views.performance_queries, name="performance-queries"),
+    path("performance/cache/", views.performance_cache, name="performance-cache"),
 ]

@@ -13,7 +13,8 @@ from django.views.decorators.http import require_GET
 from . import health, runtime
 from .access import is_authorised
 from .exposition import render, wants_openmetrics
-from .params import BadParameter, choice, window_seconds
+from .params import BadParameter, bounded_int, choice, window_seconds
+from .performance import QUERY_SORTS, cache_report, queries_report
 from .recording.safety import report_internal_error
 from .summary import summarise
 from .system import live_families
@@ -84,3 +85,47 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": "the metric store cannot be read"}, status=503)
     body, content_type = render(totals, live_families(), openmetrics_format=fmt == "openmetrics")
     return HttpResponse(body, content_type=content_type)
+
+
+def _window(request: HttpRequest) -> Any:
+    """The store's window named by ``?window=``, after flushing this process."""
+    store = runtime.get_store()
+    seconds = window_seconds(request.GET, store.retention_seconds)
+    runtime.flush()
+    return store.read_window(seconds)
+
+
+def _store_unreadable(exc: Exception) -> HttpResponse:
+    report_internal_error("store", exc)
+    return JsonResponse({"error": "the metric store cannot be read"}, status=503)
+
+
+@never_cache
+@require_GET
+@protected
+def performance_queries(request: HttpRequest) -> HttpResponse:
+    """Statements by fingerprint, slow queries, N+1 suspects, queries per request."""
+    limit = bounded_int(request.GET, "limit", 50, 1, 1000)
+    sort = choice(request.GET, "sort", tuple(QUERY_SORTS), "total")
+    try:
+        window = _window(request)
+    except BadParameter:
+        raise
+    except Exception as exc:
+        return _store_unreadable(exc)
+    return JsonResponse(queries_report(window, limit, sort))
+
+
+@never_cache
+@require_GET
+@protected
+def performance_cache(request: HttpRequest) -> HttpResponse:
+    """Hit rates overall, per cache alias, key prefix and route; operation times."""
+    limit = bounded_int(request.GET, "limit", 50, 1, 1000)
+    try:
+        window = _window(request)
+    except BadParameter:
+        raise
+    except Exception as exc:
+        return _store_unreadable(exc)
+    return JsonResponse(cache_report(window, limit))
