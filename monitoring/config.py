@@ -90,6 +90,9 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_DISK_THRESHOLDS": [90, 95],
     "HEALTH_MEMORY_THRESHOLDS": [90, 95],
     "HEALTH_CHECKS": [],
+    # Route ratings by p95 latency: [[upper bound in ms, rating], ...], increasing; slower
+    # than the last bound is "poor".
+    "PERFORMANCE_RATINGS": [[100, "excellent"], [300, "good"], [1000, "fair"]],
     # Alert delivery (used by the alerting engine).
     "ALERT_EMAIL_ENABLED": False,
     "ALERT_EMAIL_RECIPIENTS": [],
@@ -236,6 +239,22 @@ def _thresholds(value: Any) -> str | None:
     return None if ok else "must be [degraded at, error at], percentages with the first <= second"
 
 
+def _ratings(value: Any) -> str | None:
+    ok = isinstance(value, list | tuple) and all(
+        isinstance(pair, list | tuple)
+        and len(pair) == 2
+        and isinstance(pair[0], int | float)
+        and not isinstance(pair[0], bool)
+        and pair[0] > 0
+        and isinstance(pair[1], str)
+        for pair in value
+    )
+    bounds = [pair[0] for pair in value] if ok else []
+    if not ok or bounds != sorted(set(bounds)):
+        return 'must be [[p95 ms, "rating"], ...] with strictly increasing bounds'
+    return None
+
+
 def _dotted_paths(value: Any) -> str | None:
     problem = _strings(value)
     if problem is not None:
@@ -313,6 +332,7 @@ VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "HEALTH_DISK_THRESHOLDS": ("monitoring.E019", _thresholds),
     "HEALTH_MEMORY_THRESHOLDS": ("monitoring.E019", _thresholds),
     "HEALTH_CHECKS": ("monitoring.E020", _dotted_paths),
+    "PERFORMANCE_RATINGS": ("monitoring.E021", _ratings),
 }
 
 UNPARSABLE_ENV = "monitoring.E016"

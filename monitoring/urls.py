@@ -11,4 +11,5 @@ urlpatterns = [
     path("metrics/", views.metrics, name="metrics"),
     path("performance/queries/", views.performance_queries, name="performance-queries"),
     path("performance/cache/", views.performance_cache, name="performance-cache"),
+    path("dashboard/", views.dashboard, name="dashboard"),
 ]

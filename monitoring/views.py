@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 
 from . import health, runtime
 from .access import is_authorised
+from .dashboard import dashboard as dashboard_document
 from .exposition import render, wants_openmetrics
 from .params import BadParameter, bounded_int, choice, window_seconds
 from .performance import QUERY_SORTS, cache_report, queries_report
@@ -129,3 +130,19 @@ def performance_cache(request: HttpRequest) -> HttpResponse:
     except Exception as exc:
         return _store_unreadable(exc)
     return JsonResponse(cache_report(window, limit))
+
+
+@never_cache
+@require_GET
+@protected
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Summary, time series, endpoint table with ratings, system, health score, alerts."""
+    store = runtime.get_store()
+    seconds = window_seconds(request.GET, store.retention_seconds)
+    runtime.flush()
+    try:
+        # Alerts are evaluated by the background service; none is active before it runs.
+        document = dashboard_document(store, seconds, active_alerts=[])
+    except Exception as exc:
+        return _store_unreadable(exc)
+    return JsonResponse(document)

@@ -71,6 +71,11 @@ def test_a_bad_value_falls_back_to_the_default_and_is_reported() -> None:
         ({"HEALTH_DISK_THRESHOLDS": [95, 90]}, "monitoring.E019", "degraded at, error at"),
         ({"HEALTH_MEMORY_THRESHOLDS": [90]}, "monitoring.E019", "degraded at, error at"),
         ({"HEALTH_CHECKS": ["no.such.check"]}, "monitoring.E020", "imported"),
+        (
+            {"PERFORMANCE_RATINGS": [[300, "good"], [100, "excellent"]]},
+            "monitoring.E021",
+            "increasing",
+        ),
         ({"COLLECTION_INTERVAL": 0}, "monitoring.E003", "positive"),
         ({"SKETCH_RELATIVE_ACCURACY": 2.0}, "monitoring.E004", "0.01 means 1%"),
         ({"TOKEN": 1234}, "monitoring.E005", "string"),

@@ -1,0 +1,108 @@
+"""dashboard/: summary, series, endpoint table with ratings, system, health score."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from monitoring import dashboard
+from monitoring.recording import metrics as m
+from monitoring.recording.aggregate import Bucket, Histogram
+from monitoring.stores.memory import MemoryStore
+from monitoring.window import Window
+from tests.conftest import Clock, Monitored
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_dashboard_of_real_traffic(monitored: Monitored) -> None:
+    for _ in range(4):
+        Client().get("/t/plain/")
+    Client().get("/t/queries/3/")
+    Client().get("/t/status/503/")
+    response = Client().get("/monitoring/dashboard/?window=5m")
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    body = response.json()
+    assert body["summary"]["requests"]["total"] == 6
+    assert body["summary"]["requests"]["errors_5xx"] == 1
+    assert body["summary"]["database"]["queries"] == 3
+    points = body["series"]["points"]
+    assert body["series"]["step_seconds"] == 10
+    assert sum(p["requests"] for p in points) == 6
+    assert sum(p["errors_5xx"] for p in points) == 1
+    assert sum(p["queries"] for p in points) == 3
+    routes = {row["route"]: row for row in body["endpoints"]}
+    assert routes["/t/plain/"]["requests"] == 4
+    assert routes["/t/plain/"]["rating"] == "excellent"
+    assert routes["/t/queries/<int:n>/"]["queries_per_request"] == 3
+    assert set(body["system"]) == {"cpu", "memory", "disk"}
+    assert 0 <= body["health_score"] < 100  # one request in six failed
+    assert body["alerts"] == []
+
+
+def window_of(durations: list[float], statuses: list[int] | None = None) -> Window:
+    bucket = Bucket(0, 10)
+    hist = Histogram((0.1, 1.0), 0.01)
+    for value in durations:
+        hist.observe(value)
+    bucket.histograms[(m.REQUEST_DURATION.name, ("GET", "/a/"))] = hist
+    for status in statuses or [200] * len(durations):
+        key = (m.REQUESTS.name, ("GET", "/a/", str(status)))
+        bucket.counters[key] = bucket.counters.get(key, 0) + 1
+    return Window(0, 10, bucket)
+
+
+@pytest.mark.parametrize(
+    ("p95_ms", "expected"),
+    [
+        (None, None),
+        (5, "excellent"),
+        (99.9, "excellent"),
+        (100, "good"),
+        (299, "good"),
+        (300, "fair"),
+        (999, "fair"),
+        (1000, "poor"),
+        (30_000, "poor"),
+    ],
+)
+def test_ratings_by_p95(p95_ms: float | None, expected: str | None) -> None:
+    assert dashboard.rating(p95_ms) == expected
+
+
+def test_ratings_are_configurable(settings: Any) -> None:
+    settings.MONITORING = {"PERFORMANCE_RATINGS": [[50, "fast"], [500, "acceptable"]]}
+    assert [dashboard.rating(v) for v in (10, 50, 499, 500)] == [
+        "fast",
+        "acceptable",
+        "acceptable",
+        "poor",
+    ]
+
+
+def test_the_health_score() -> None:
+    assert dashboard.health_score(window_of([])) == 100  # no traffic
+    assert dashboard.health_score(window_of([0.01] * 100)) == 100
+    assert dashboard.health_score(window_of([0.5] * 100)) == 85  # p95 fair
+    assert dashboard.health_score(window_of([5.0] * 100)) == 75  # p95 poor
+    half_failing = window_of([0.01] * 100, [200] * 95 + [500] * 5)
+    assert dashboard.health_score(half_failing) == 80  # 5% errors: 20 points
+    all_failing = window_of([5.0] * 100, [500] * 100)
+    assert dashboard.health_score(all_failing) == 35  # errors capped at 40, latency 25
+
+
+def test_a_long_window_reads_coarse_buckets_once(monitored: Monitored, clock: Clock) -> None:
+    store = MemoryStore(clock=clock)
+    for minute in range(0, 24 * 60, 7):
+        bucket = window_of([0.02]).data
+        bucket.start = int(clock.now) - 24 * 3600 + minute * 60
+        store.write([bucket])
+    body = dashboard.dashboard(store, 24 * 3600, [])
+    assert body["series"]["step_seconds"] == 3600
+    assert len(body["series"]["points"]) <= 25
+    assert (
+        sum(p["requests"] for p in body["series"]["points"])
+        == body["summary"]["requests"]["total"]
+    )
