@@ -90,6 +90,8 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_DISK_THRESHOLDS": [90, 95],
     "HEALTH_MEMORY_THRESHOLDS": [90, 95],
     "HEALTH_CHECKS": [],
+    # Database aliases the health checks query (None: every alias).
+    "HEALTH_DATABASES": None,
     # Route ratings by p95 latency: [[upper bound in ms, rating], ...], increasing; slower
     # than the last bound is "poor".
     "PERFORMANCE_RATINGS": [[100, "excellent"], [300, "good"], [1000, "fair"]],
@@ -239,6 +241,17 @@ def _thresholds(value: Any) -> str | None:
     return None if ok else "must be [degraded at, error at], percentages with the first <= second"
 
 
+def _optional_aliases(value: Any) -> str | None:
+    if value is None:
+        return None
+    problem = _strings(value)
+    if problem is None:
+        unknown = [alias for alias in value if alias not in settings.DATABASES]
+        if unknown:
+            return f"names database aliases not in DATABASES: {', '.join(unknown)}"
+    return problem
+
+
 def _ratings(value: Any) -> str | None:
     ok = isinstance(value, list | tuple) and all(
         isinstance(pair, list | tuple)
@@ -332,6 +345,7 @@ VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "HEALTH_DISK_THRESHOLDS": ("monitoring.E019", _thresholds),
     "HEALTH_MEMORY_THRESHOLDS": ("monitoring.E019", _thresholds),
     "HEALTH_CHECKS": ("monitoring.E020", _dotted_paths),
+    "HEALTH_DATABASES": ("monitoring.E008", _optional_aliases),
     "PERFORMANCE_RATINGS": ("monitoring.E021", _ratings),
 }
 

@@ -97,8 +97,9 @@ def _database(alias: str) -> Check:
 
 @provider
 def database_checks() -> dict[str, Check]:
-    """``SELECT 1`` on every database alias."""
-    return {f"database:{alias}": _database(alias) for alias in connections}
+    """``SELECT 1`` on every database alias (or those of ``HEALTH_DATABASES``)."""
+    aliases = config.get_config()["HEALTH_DATABASES"]
+    return {f"database:{alias}": _database(alias) for alias in aliases or connections}
 
 
 def _cache(alias: str) -> Check:

@@ -79,3 +79,15 @@ def run_promtool(*args: str, stdin: bytes | None = None) -> subprocess.Completed
             pytest.fail("promtool is not installed (Debian package prometheus)")
         pytest.skip("promtool is not installed; scripts/test.sh installs it")
     return subprocess.run(["promtool", *args], input=stdin, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def close_pools() -> Iterator[None]:
+    """Close every database connection pool after the test (health probes open them), so
+    that no pooled connection outlives the test databases."""
+    yield
+    from django.db import connections
+
+    for alias in connections:
+        if hasattr(connections[alias], "close_pool"):
+            connections[alias].close_pool()

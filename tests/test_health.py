@@ -3,7 +3,6 @@ site's own checks; deadlines; who sees messages."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,22 +12,21 @@ from monitoring import health, runtime
 from monitoring.recording import metrics as m
 from tests.conftest import Monitored
 
-pytestmark = pytest.mark.django_db(databases="__all__")
+DATABASES = ["default", "pg", "mysql"]
+pytestmark = pytest.mark.django_db(databases=DATABASES)
 
 OUTSIDER = {"REMOTE_ADDR": "203.0.113.9"}
 # Thresholds no machine reaches, so that disk and memory pass wherever the tests run.
-CALM = {"HEALTH_DISK_THRESHOLDS": [100, 100], "HEALTH_MEMORY_THRESHOLDS": [100, 100]}
+CALM = {
+    "HEALTH_DISK_THRESHOLDS": [100, 100],
+    "HEALTH_MEMORY_THRESHOLDS": [100, 100],
+    "HEALTH_DATABASES": DATABASES,
+}
 
 
 @pytest.fixture(autouse=True)
-def close_pools() -> Iterator[None]:
-    """Probes check every alias, pooled ones included: leave no pooled connection open."""
-    yield
-    from django.db import connections
-
-    for alias in connections:
-        if hasattr(connections[alias], "close_pool"):
-            connections[alias].close_pool()
+def _pools_closed(close_pools: None) -> None:
+    """Probes check every alias, pooled ones included."""
 
 
 @pytest.fixture
@@ -47,7 +45,7 @@ def test_health_covers_every_database_cache_and_resource(calm: None) -> None:
     assert (status, body["status"]) == (200, "ok"), body
     from django.conf import settings
 
-    expected = {f"database:{alias}" for alias in settings.DATABASES}
+    expected = {f"database:{alias}" for alias in DATABASES}
     expected |= {f"cache:{alias}" for alias in settings.CACHES}
     expected |= {"disk", "memory", "metric_store", "background_service"}
     assert set(body["checks"]) == expected
@@ -142,3 +140,12 @@ def test_probes_are_not_recorded_as_the_sites_traffic(calm: None, monitored: Mon
     assert window.total(m.REQUESTS) == 0
     assert window.histogram(m.QUERY_DURATION) is None
     assert window.total(m.CACHE_GETS) == 0
+
+
+def test_every_database_alias_is_checked_unless_told_otherwise(settings: Any) -> None:
+    from django.db import connections
+
+    settings.MONITORING = {"STORE_URL": "memory://"}
+    assert set(health.database_checks()) == {f"database:{alias}" for alias in connections}
+    settings.MONITORING = {"STORE_URL": "memory://", "HEALTH_DATABASES": ["pg"]}
+    assert set(health.database_checks()) == {"database:pg"}

@@ -48,8 +48,9 @@ def test_queries_by_fingerprint_with_routes_and_no_literal_values(
     detail = [r for r in rows if any(x["route"] == "/products/<int:pk>/" for x in r["routes"])]
     assert detail, rows
     for row in rows:
-        # A percentile is within the sketch's 1% of a real duration, so of the total too.
-        assert row["count"] > 0 and row["total_ms"] * 1.01 >= row["p50_ms"] >= 0
+        # A percentile is within the sketch's 1% of a real duration (so of the total too),
+        # both rounded to the microsecond.
+        assert row["count"] > 0 and row["total_ms"] * 1.01 + 0.002 >= row["p50_ms"] >= 0
         assert row["operation"] == "select" and row["alias"] == "default"
         for pk in shop:  # the primary keys the views looked up appear nowhere
             assert f"= {pk}" not in row["sql"] and f"({pk})" not in row["sql"]
