@@ -60,3 +60,12 @@ def bounded_int(query: QueryDict, name: str, default: int, low: int, high: int) 
     if not low <= value <= high:
         raise BadParameter(name, f"{name} must be between {low} and {high}")
     return value
+
+
+def only(query: QueryDict, *accepted: str) -> None:
+    """Refuse parameters other than ``accepted`` (a misspelt ``windw`` would otherwise be
+    silently ignored and the default used)."""
+    for name in query:
+        if name not in accepted:
+            allowed = ", ".join(accepted) if accepted else "none"
+            raise BadParameter(name, f"unknown parameter {name!r}; accepted: {allowed}")

@@ -12,4 +12,5 @@ urlpatterns = [
     path("performance/queries/", views.performance_queries, name="performance-queries"),
     path("performance/cache/", views.performance_cache, name="performance-cache"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("schema/", views.schema, name="schema"),
 ]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from functools import wraps
+from functools import lru_cache, wraps
+from importlib.resources import files
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -14,7 +17,7 @@ from . import health, runtime
 from .access import is_authorised
 from .dashboard import dashboard as dashboard_document
 from .exposition import render, wants_openmetrics
-from .params import BadParameter, bounded_int, choice, window_seconds
+from .params import BadParameter, bounded_int, choice, only, window_seconds
 from .performance import QUERY_SORTS, cache_report, queries_report
 from .recording.safety import report_internal_error
 from .summary import summarise
@@ -72,6 +75,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
 @protected
 def metrics(request: HttpRequest) -> HttpResponse:
     """JSON summary, or Prometheus / OpenMetrics text with ``?format=`` or Accept."""
+    only(request.GET, "window", "format")
     default = "openmetrics" if wants_openmetrics(request.headers.get("Accept", "")) else "json"
     fmt = choice(request.GET, "format", ("json", "prometheus", "openmetrics"), default)
     store = runtime.get_store()
@@ -106,6 +110,7 @@ def _store_unreadable(exc: Exception) -> HttpResponse:
 @protected
 def performance_queries(request: HttpRequest) -> HttpResponse:
     """Statements by fingerprint, slow queries, N+1 suspects, queries per request."""
+    only(request.GET, "window", "limit", "sort")
     limit = bounded_int(request.GET, "limit", 50, 1, 1000)
     sort = choice(request.GET, "sort", tuple(QUERY_SORTS), "total")
     try:
@@ -122,6 +127,7 @@ def performance_queries(request: HttpRequest) -> HttpResponse:
 @protected
 def performance_cache(request: HttpRequest) -> HttpResponse:
     """Hit rates overall, per cache alias, key prefix and route; operation times."""
+    only(request.GET, "window", "limit")
     limit = bounded_int(request.GET, "limit", 50, 1, 1000)
     try:
         window = _window(request)
@@ -137,6 +143,7 @@ def performance_cache(request: HttpRequest) -> HttpResponse:
 @protected
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Summary, time series, endpoint table with ratings, system, health score, alerts."""
+    only(request.GET, "window")
     store = runtime.get_store()
     seconds = window_seconds(request.GET, store.retention_seconds)
     runtime.flush()
@@ -146,3 +153,21 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     except Exception as exc:
         return _store_unreadable(exc)
     return JsonResponse(document)
+
+
+@lru_cache(maxsize=1)
+def _openapi() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(
+        files("monitoring").joinpath("schema/openapi.json").read_text(encoding="utf-8")
+    )
+    return document
+
+
+@never_cache
+@require_GET
+@protected
+def schema(request: HttpRequest) -> HttpResponse:
+    """The OpenAPI 3 document of these endpoints, with the site's prefix as its server."""
+    only(request.GET)
+    prefix = reverse("monitoring:healthz")[: -len("healthz/")].rstrip("/")
+    return JsonResponse({**_openapi(), "servers": [{"url": prefix or "/"}]})

@@ -111,6 +111,9 @@ def test_cache_hit_rates_by_alias_prefix_and_route(shop: list[int]) -> None:
         ("/monitoring/performance/queries/?window=3y", "window"),
         ("/monitoring/performance/cache/?limit=-1", "limit"),
         ("/monitoring/performance/cache/?window=0m", "window"),
+        ("/monitoring/performance/cache/?windw=1h", "windw"),  # misspelt: not ignored
+        ("/monitoring/dashboard/?limit=5", "limit"),
+        ("/monitoring/metrics/?sort=count", "sort"),
     ],
 )
 def test_bad_parameters_are_400_naming_them(
