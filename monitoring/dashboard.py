@@ -1,9 +1,9 @@
 """The ``dashboard/`` document: everything a dashboard shows, from one read of the store.
 
-The buckets of the window are read once, at the finest tier that covers it (10 s buckets
-for 5 minutes, 1 minute up to 3 hours, 10 minutes up to 6 hours, then 1 hour): each is one
-point of the time series, and their sum is the window behind the summary, the endpoint
-table and the health score.
+The time series reads the buckets of the finest tier that covers the window (10 s buckets
+for 5 minutes, 1 minute up to 3 hours, 10 minutes up to 6 hours, then 1 hour), one point
+each, taking from each only the few numbers a point needs; the summary, the endpoint table
+and the health score come from the store's window read.
 """
 
 from __future__ import annotations
@@ -123,15 +123,19 @@ def _endpoints(window: Window) -> list[dict[str, Any]]:
 
 
 def dashboard(
-    store: BaseStore, seconds: float, active_alerts: list[dict[str, Any]]
+    store: BaseStore,
+    seconds: float,
+    active_alerts: list[dict[str, Any]],
+    now: float | None = None,
 ) -> dict[str, Any]:
-    """The dashboard document of the last ``seconds``."""
-    now = store.clock()
+    """The dashboard document of the last ``seconds`` (before ``now``, default the store's
+    clock)."""
+    now = store.clock() if now is None else now
     tier = store.tier_for(seconds)
     found = store.read_documents(tier.seconds, now - seconds, now)
-    start = min([now - seconds, *(s for s, _ in found)])
-    merged = codec.merge_documents(doc for _, doc in found)
-    window = Window(start=start, end=now, data=codec.decode(merged, int(start), int(now - start)))
+    # The totals come from the window read (widest buckets, settled ones not parsed again);
+    # the series from the buckets of its step.
+    window = store.read_window(seconds, now=now)
     summary = summarise(window)
     summary.pop("routes")
     return {
