@@ -16,7 +16,8 @@ from django.views.decorators.http import require_GET
 from . import health, runtime
 from .access import is_authorised
 from .dashboard import dashboard as dashboard_document
-from .exposition import render, wants_openmetrics
+from .dashboard import health_score
+from .exposition import gauge, render, wants_openmetrics
 from .params import BadParameter, bounded_int, choice, only, window_seconds
 from .performance import QUERY_SORTS, cache_report, queries_report
 from .recording.safety import report_internal_error
@@ -24,6 +25,8 @@ from .summary import summarise
 from .system import live_families
 
 View = Callable[..., HttpResponse]
+
+HEALTH_HELP = "Health of the site over the last 5 minutes, 0 (down) to 100 (healthy)."
 
 
 def protected(view: View) -> View:
@@ -85,10 +88,12 @@ def metrics(request: HttpRequest) -> HttpResponse:
         if fmt == "json":
             return JsonResponse(summarise(store.read_window(seconds)))
         totals = store.read_totals()
+        # The fleet's health over the last 5 minutes (monitoring.dashboard.health_score).
+        score = health_score(store.read_window(min(300, store.retention_seconds)))
     except Exception as exc:
-        report_internal_error("store", exc)
-        return JsonResponse({"error": "the metric store cannot be read"}, status=503)
-    body, content_type = render(totals, live_families(), openmetrics_format=fmt == "openmetrics")
+        return _store_unreadable(exc)
+    extra = [*live_families(), gauge("monitoring_health_score", HEALTH_HELP, (), [((), score)])]
+    body, content_type = render(totals, extra, openmetrics_format=fmt == "openmetrics")
     return HttpResponse(body, content_type=content_type)
 
 

@@ -191,3 +191,15 @@ def test_label_values_are_escaped(monitored: Monitored) -> None:
         ]
         == 1
     )
+
+
+def test_the_health_score_is_a_gauge(monitored: Monitored) -> None:
+    from django.test import Client
+
+    text = Client().get("/monitoring/metrics/?format=prometheus").content.decode()
+    assert "# TYPE monitoring_health_score gauge" in text
+    assert "\nmonitoring_health_score 100.0\n" in text  # no traffic yet
+    for _ in range(3):
+        Client().get("/t/status/500/")
+    text = Client().get("/monitoring/metrics/?format=prometheus").content.decode()
+    assert "\nmonitoring_health_score 60.0\n" in text  # every request failed: 40 points
