@@ -113,3 +113,23 @@ def test_zero_and_tiny_values_share_the_zero_bin() -> None:
     assert hist.bins is not None and hist.bins[ZERO_KEY] == 3
     assert hist.quantile(0.5) == 0.0
     assert hist.quantile(1.0) == pytest.approx(3, rel=ACCURACY)
+
+
+@pytest.mark.parametrize("accuracy", [0.01, 0.02, 0.05])
+def test_quantiles_are_ddsketchs_own_answers(accuracy: float) -> None:
+    from monitoring.recording.sketch import quantiles, to_ddsketch
+
+    rng = random.Random(int(accuracy * 1000))
+    multiplier, smallest = key_constants(accuracy)
+    for trial in range(30):
+        bins: dict[int, int] = {}
+        for _ in range(rng.randint(1, 400)):
+            value = 0.0 if rng.random() < 0.05 else rng.lognormvariate(rng.uniform(-8, 2), 2)
+            key = bin_key(value, multiplier, smallest)
+            bins[key] = bins.get(key, 0) + rng.randint(1, 3)
+        if trial % 7 == 0:
+            bins = {ZERO_KEY: 5}  # only zeros
+        qs = (0.0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0)
+        sketch = to_ddsketch(bins, accuracy)
+        expected = [max(float(sketch.get_quantile_value(q)), 0.0) for q in qs]
+        assert quantiles(bins, accuracy, qs) == expected

@@ -3,16 +3,19 @@
 A sketch is a dict ``{key: count}`` of DDSketch bins. Recording a value computes its key
 with exactly the floating-point steps of ``ddsketch.LogarithmicMapping.key`` (a test holds
 the two equal), then bumps one counter: no objects, no calls into the library on the hot
-path. Merging two sketches adds counters key by key, which is also how stores keep them
-(Redis hash counters, database rows). Quantiles are answered by DDSketch itself, rebuilt
-from the bins, so the stated relative error is the library's guarantee.
+path. Merging two sketches adds counters key by key (stores keep them as dense runs, see
+``monitoring.stores.codec``). Quantiles are DDSketch's own answers, found by a walk over
+the sorted bins with the library's mapping (a test holds them equal to a DDSketch rebuilt
+from the bins), so the stated relative error is the library's guarantee.
 """
 
 from __future__ import annotations
 
 import math
 import sys
+from bisect import bisect_right
 from functools import lru_cache
+from itertools import accumulate
 
 from ddsketch import DDSketch, LogarithmicMapping
 
@@ -60,9 +63,29 @@ def to_ddsketch(bins: Bins, relative_accuracy: float) -> DDSketch:
 
 
 def quantiles(bins: Bins, relative_accuracy: float, qs: tuple[float, ...]) -> list[float | None]:
-    """The ``qs`` quantiles (0..1) of the values counted in ``bins``; None when empty."""
-    if not bins:
+    """The ``qs`` quantiles (0..1) of the values counted in ``bins``; None when empty.
+
+    The answer of ``DDSketch.get_quantile_value`` on :func:`to_ddsketch` of the bins (a test
+    holds the two equal), found by one walk over the sorted bins rather than by building
+    the sketch: the rank ``q * (count - 1)`` falls in the zero bin (0.0) or in the first
+    bin whose running count exceeds it, answered by the mapping's value of that bin.
+    """
+    zero = bins.get(ZERO_KEY, 0)
+    keys = sorted(key for key, count in bins.items() if key != ZERO_KEY and count > 0)
+    running = list(accumulate(bins[key] for key in keys))
+    total = zero + (running[-1] if running else 0)
+    if total <= 0:
         return [None for _ in qs]
-    sketch = to_ddsketch(bins, relative_accuracy)
-    values = [sketch.get_quantile_value(q) for q in qs]
-    return [None if v is None else max(float(v), 0.0) for v in values]
+    mapping = _mapping(relative_accuracy)
+    answers: list[float | None] = []
+    for q in qs:
+        if not 0 <= q <= 1:
+            answers.append(None)
+            continue
+        rank = q * (total - 1)
+        if rank < zero or not keys:
+            answers.append(0.0)
+            continue
+        index = min(bisect_right(running, rank - zero), len(keys) - 1)
+        answers.append(max(float(mapping.value(keys[index])), 0.0))
+    return answers
