@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache, wraps
 from importlib.resources import files
 from typing import Any
@@ -23,14 +24,29 @@ from .performance import QUERY_SORTS, cache_report, queries_report
 from .recording.safety import report_internal_error
 from .summary import summarise
 from .system import live_families
+from .window import Window
 
 View = Callable[..., HttpResponse]
 
 HEALTH_HELP = "Health of the site over the last 5 minutes, 0 (down) to 100 (healthy)."
 
 
+class StoreUnreadable(Exception):
+    """The metric store failed while a protected endpoint read it (answered 503)."""
+
+
+@contextmanager
+def reading_store() -> Iterator[None]:
+    """Turn any failure of the store inside the block into :class:`StoreUnreadable`."""
+    try:
+        yield
+    except Exception as exc:
+        raise StoreUnreadable from exc
+
+
 def protected(view: View) -> View:
-    """Refuse callers without a token, a staff session or an allowed address."""
+    """Refuse callers without a token, a staff session or an allowed address; answer 400
+    for a bad parameter and 503 when the store cannot be read."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -42,6 +58,9 @@ def protected(view: View) -> View:
             return view(request, *args, **kwargs)
         except BadParameter as exc:
             return JsonResponse({"error": exc.message, "parameter": exc.parameter}, status=400)
+        except StoreUnreadable as exc:
+            report_internal_error("store", exc.__cause__ or exc)
+            return JsonResponse({"error": "the metric store cannot be read"}, status=503)
 
     return wrapper
 
@@ -84,30 +103,24 @@ def metrics(request: HttpRequest) -> HttpResponse:
     store = runtime.get_store()
     seconds = window_seconds(request.GET, store.retention_seconds) if fmt == "json" else 0
     runtime.flush()
-    try:
+    with reading_store():
         if fmt == "json":
             return JsonResponse(summarise(store.read_window(seconds)))
         totals = store.read_totals()
         # The fleet's health over the last 5 minutes (monitoring.dashboard.health_score).
         score = health_score(store.read_window(min(300, store.retention_seconds)))
-    except Exception as exc:
-        return _store_unreadable(exc)
     extra = [*live_families(), gauge("monitoring_health_score", HEALTH_HELP, (), [((), score)])]
     body, content_type = render(totals, extra, openmetrics_format=fmt == "openmetrics")
     return HttpResponse(body, content_type=content_type)
 
 
-def _window(request: HttpRequest) -> Any:
+def _window(request: HttpRequest) -> Window:
     """The store's window named by ``?window=``, after flushing this process."""
     store = runtime.get_store()
     seconds = window_seconds(request.GET, store.retention_seconds)
     runtime.flush()
-    return store.read_window(seconds)
-
-
-def _store_unreadable(exc: Exception) -> HttpResponse:
-    report_internal_error("store", exc)
-    return JsonResponse({"error": "the metric store cannot be read"}, status=503)
+    with reading_store():
+        return store.read_window(seconds)
 
 
 @never_cache
@@ -118,13 +131,7 @@ def performance_queries(request: HttpRequest) -> HttpResponse:
     only(request.GET, "window", "limit", "sort")
     limit = bounded_int(request.GET, "limit", 50, 1, 1000)
     sort = choice(request.GET, "sort", tuple(QUERY_SORTS), "total")
-    try:
-        window = _window(request)
-    except BadParameter:
-        raise
-    except Exception as exc:
-        return _store_unreadable(exc)
-    return JsonResponse(queries_report(window, limit, sort))
+    return JsonResponse(queries_report(_window(request), limit, sort))
 
 
 @never_cache
@@ -134,13 +141,7 @@ def performance_cache(request: HttpRequest) -> HttpResponse:
     """Hit rates overall, per cache alias, key prefix and route; operation times."""
     only(request.GET, "window", "limit")
     limit = bounded_int(request.GET, "limit", 50, 1, 1000)
-    try:
-        window = _window(request)
-    except BadParameter:
-        raise
-    except Exception as exc:
-        return _store_unreadable(exc)
-    return JsonResponse(cache_report(window, limit))
+    return JsonResponse(cache_report(_window(request), limit))
 
 
 @never_cache
@@ -152,11 +153,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     store = runtime.get_store()
     seconds = window_seconds(request.GET, store.retention_seconds)
     runtime.flush()
-    try:
+    with reading_store():
         # Alerts are evaluated by the background service; none is active before it runs.
         document = dashboard_document(store, seconds, active_alerts=[])
-    except Exception as exc:
-        return _store_unreadable(exc)
     return JsonResponse(document)
 
 

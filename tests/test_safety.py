@@ -122,3 +122,28 @@ def test_errors_are_logged_again_after_a_minute(
             safety.report_internal_error("query", RuntimeError("x"))
     assert len(caplog.records) == 2
     assert safety.internal_error_counts() == {"query": 5}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/monitoring/metrics/",
+        "/monitoring/metrics/?format=prometheus",
+        "/monitoring/performance/queries/",
+        "/monitoring/performance/cache/",
+        "/monitoring/dashboard/",
+    ],
+)
+def test_an_unreadable_store_is_503_not_500(
+    monitored: Monitored, monkeypatch: pytest.MonkeyPatch, fresh_errors: None, path: str
+) -> None:
+    store_class = type(runtime.get_store())
+    for method in ("read_window", "read_totals", "read_documents"):
+        monkeypatch.setattr(store_class, method, broken)
+    response = Client().get(path)
+    assert (response.status_code, response.json()) == (
+        503,
+        {"error": "the metric store cannot be read"},
+    )
+    assert safety.internal_error_counts() == {"store": 1}
+    assert Client().get("/t/plain/").status_code == 200  # the site itself is untouched
