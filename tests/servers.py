@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,13 @@ import redis
 # Database 14 holds the Redis stores of the tests, each under a prefix of its own; the
 # cache tests use database 15.
 REDIS_STORE_URL = "redis://127.0.0.1:6379/14"
+
+
+def free_port() -> int:
+    """A local TCP port on which nothing listens (just released by the kernel)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def require_server(name: str, check: Callable[[], object]) -> None:

@@ -18,20 +18,25 @@ ROUTES = (
 NUMBER = r"[-+]?\d+(?:\.\d+)?"
 
 
-@pytest.mark.slow
-def test_overhead_benchmark_prints_one_row_per_view() -> None:
+def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``benchmarks/<script>`` (it configures Django itself); fail on a non-zero exit."""
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    env.pop("DJANGO_SETTINGS_MODULE", None)  # the script uses its own settings
+    env.pop("DJANGO_SETTINGS_MODULE", None)
     result = subprocess.run(
-        [sys.executable, "benchmarks/overhead.py", "--rounds", "1", "--requests", "5"],
+        [sys.executable, f"benchmarks/{script}", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
         encoding="utf-8",
         timeout=300,
     )
-
     assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.mark.slow
+def test_overhead_benchmark_prints_one_row_per_view() -> None:
+    result = run_benchmark("overhead.py", "--rounds", "1", "--requests", "5")
     lines = result.stdout.splitlines()
     # One table per clock (CPU time, then wall clock), each with one row per view.
     headers = [
@@ -67,18 +72,7 @@ def _sections(lines: list[str]) -> dict[str, list[str]]:
 
 @pytest.mark.slow
 def test_store_benchmark_prints_its_figures() -> None:
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    env.pop("DJANGO_SETTINGS_MODULE", None)  # the script configures Django itself
-    result = subprocess.run(
-        [sys.executable, "benchmarks/stores.py", "--quick"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        encoding="utf-8",
-        timeout=300,
-    )
-
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = run_benchmark("stores.py", "--quick")
     lines = result.stdout.splitlines()
     skipped = {line.split(":", 1)[0] for line in lines if ": skipped, no server at" in line}
     assert not skipped & {"memory", "sqlite"}, result.stdout

@@ -117,7 +117,7 @@ def test_readyz_asks_the_default_database_and_cache(monitored: Monitored) -> Non
 
 
 def test_readyz_fails_when_the_default_cache_is_down(monitored: Monitored, settings: Any) -> None:
-    from tests.test_recording_db import free_port
+    from tests.servers import free_port
 
     settings.CACHES = {
         **settings.CACHES,

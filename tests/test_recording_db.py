@@ -53,6 +53,7 @@ from monitoring.system import pool_usage
 from monitoring.window import Window
 from shop.models import Category
 from tests import urls as project_urls
+from tests.servers import free_port
 
 # -- views, middleware and URLs used by these tests ---------------------------------------
 
@@ -207,13 +208,6 @@ def postgres_alias(alias: str, **overrides: Any) -> Iterator[None]:
             del connections[alias]
         finally:
             del connections.settings[alias]
-
-
-def free_port() -> int:
-    """A local TCP port on which nothing listens (just released by the kernel)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager
