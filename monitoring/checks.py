@@ -48,6 +48,15 @@ def _channel_checks(cfg: dict[str, Any]) -> list[CheckMessage]:
                 id="monitoring.E018",
             )
         )
+    if cfg["ALERT_WEBHOOK_ENABLED"] and not cfg["ALERT_WEBHOOK_URL"]:
+        messages.append(
+            Error(
+                "Webhook alerts are enabled but no URL is set.",
+                hint="Set the ALERT_WEBHOOK_URL environment variable, or "
+                "ALERT_WEBHOOK_ENABLED=false.",
+                id="monitoring.E025",
+            )
+        )
     if cfg["ALERT_EMAIL_ENABLED"] and not cfg["ALERT_EMAIL_RECIPIENTS"]:
         messages.append(
             Warning(
@@ -107,6 +116,35 @@ def _store_checks(cfg: dict[str, Any]) -> list[CheckMessage]:
     return []
 
 
+def _alert_checks(cfg: dict[str, Any]) -> list[CheckMessage]:
+    from .alerts.rules import rule_errors
+    from .channels import channel_options
+
+    messages: list[CheckMessage] = [
+        Error(
+            str(error),
+            hint=f"Fix MONITORING['ALERT_RULES'][{error.rule!r}][{error.field!r}] "
+            "(the README's Alerts section lists the fields, metrics and operators).",
+            id="monitoring.E022",
+        )
+        for error in rule_errors(cfg)
+    ]
+    known = channel_options(cfg)
+    for severity, names in cfg["ALERT_ROUTING"].items():
+        for name in names:
+            if name not in known:
+                messages.append(
+                    Error(
+                        f"ALERT_ROUTING sends {severity} alerts to {name!r}, which is not a "
+                        "channel.",
+                        hint=f"Use one of {', '.join(known)}, or define {name!r} in "
+                        "MONITORING['ALERT_CHANNELS'].",
+                        id="monitoring.E023",
+                    )
+                )
+    return messages
+
+
 @register(Tags.compatibility, "monitoring")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Report every invalid monitoring setting, with a hint on how to fix it."""
@@ -118,4 +156,5 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _channel_checks(cfg)
     messages += _access_checks(cfg)
     messages += _store_checks(cfg)
+    messages += _alert_checks(cfg)
     return messages

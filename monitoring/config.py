@@ -103,6 +103,33 @@ DEFAULTS: dict[str, Any] = {
     "ALERT_PAGERDUTY_ENABLED": False,
     "PAGERDUTY_ROUTING_KEY": None,
     "PAGERDUTY_EVENTS_URL": "https://events.pagerduty.com/v2/enqueue",
+    "ALERT_WEBHOOK_ENABLED": False,
+    # Receives Alertmanager's webhook payload (version 4), so existing receivers work.
+    "ALERT_WEBHOOK_URL": None,
+    # Sender of alert emails (None: Django's DEFAULT_FROM_EMAIL).
+    "ALERT_EMAIL_FROM": None,
+    # Alert rules: {name: {field: value}}; a default rule's name overrides its fields
+    # ({"enabled": False} disables it), any other name adds a rule (README, "Alerts").
+    "ALERT_RULES": {},
+    # Channels told about alerts of each severity (a rule's own "channels" wins).
+    "ALERT_ROUTING": {
+        "critical": ["pagerduty", "slack", "email", "webhook"],
+        "warning": ["slack", "email", "webhook"],
+        "info": [],
+    },
+    # Channels: {name: {"CLASS": dotted path, "ENABLED": bool, option: value}}, merged over
+    # the built-in email, slack, pagerduty and webhook channels.
+    "ALERT_CHANNELS": {},
+    # Seconds before a still-firing alert notifies again (a rule's "cooldown" wins).
+    "ALERT_COOLDOWN": 3600,
+    # Seconds a channel's HTTP request may take.
+    "ALERT_HTTP_TIMEOUT": 10,
+    # Hours a notification is retried before it is marked failed.
+    "ALERT_DELIVERY_GIVE_UP_HOURS": 24,
+    # Days of alert history (and delivered notifications) kept.
+    "ALERT_HISTORY_RETENTION_DAYS": 90,
+    # The site's base URL (https://shop.example.com), for links in notifications.
+    "SITE_URL": None,
 }
 
 STORE_SCHEMES = ("database", "redis", "rediss", "memory")
@@ -141,6 +168,10 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "ALERT_PAGERDUTY_ENABLED": ("ALERT_PAGERDUTY_ENABLED", _bool),
     "PAGERDUTY_ROUTING_KEY": ("PAGERDUTY_ROUTING_KEY", _optional),
     "PAGERDUTY_EVENTS_URL": ("PAGERDUTY_EVENTS_URL", str.strip),
+    "ALERT_WEBHOOK_ENABLED": ("ALERT_WEBHOOK_ENABLED", _bool),
+    "ALERT_WEBHOOK_URL": ("ALERT_WEBHOOK_URL", _optional),
+    "ALERT_EMAIL_FROM": ("ALERT_EMAIL_FROM", _optional),
+    "MONITORING_SITE_URL": ("SITE_URL", _optional),
 }
 
 
@@ -305,6 +336,35 @@ def _optional_string(value: Any) -> str | None:
     return None if value is None or isinstance(value, str) else "must be a string"
 
 
+def _rule_table(value: Any) -> str | None:
+    # The shape only; each rule's fields are checked by monitoring.alerts.rules (E022).
+    if not isinstance(value, dict) or not all(
+        isinstance(name, str) and isinstance(fields, dict) for name, fields in value.items()
+    ):
+        return 'must be {"rule name": {"field": value, ...}, ...}'
+    return None
+
+
+def _routing(value: Any) -> str | None:
+    if not isinstance(value, dict) or not all(
+        isinstance(severity, str) and _strings(names) is None for severity, names in value.items()
+    ):
+        return 'must be {"severity": ["channel name", ...], ...}'
+    return None
+
+
+def _channel_table(value: Any) -> str | None:
+    if not isinstance(value, dict) or not all(
+        isinstance(name, str) and isinstance(options, dict) for name, options in value.items()
+    ):
+        return 'must be {"channel name": {"CLASS": "dotted.path", ...}, ...}'
+    for name, options in value.items():
+        problem = _dotted_path(options.get("CLASS"))
+        if problem is not None:
+            return f"has channel {name!r} whose CLASS {problem}"
+    return None
+
+
 # Config key -> (check id, validator returning an error text or None).
 VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "STORE_URL": ("monitoring.E002", _store_url),
@@ -347,6 +407,17 @@ VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "HEALTH_CHECKS": ("monitoring.E020", _dotted_paths),
     "HEALTH_DATABASES": ("monitoring.E008", _optional_aliases),
     "PERFORMANCE_RATINGS": ("monitoring.E021", _ratings),
+    "ALERT_WEBHOOK_ENABLED": ("monitoring.E013", _boolean),
+    "ALERT_WEBHOOK_URL": ("monitoring.E014", _https_url),
+    "ALERT_EMAIL_FROM": ("monitoring.E013", _optional_string),
+    "ALERT_RULES": ("monitoring.E022", _rule_table),
+    "ALERT_ROUTING": ("monitoring.E023", _routing),
+    "ALERT_CHANNELS": ("monitoring.E023", _channel_table),
+    "ALERT_COOLDOWN": ("monitoring.E024", _positive_number),
+    "ALERT_HTTP_TIMEOUT": ("monitoring.E024", _positive_number),
+    "ALERT_DELIVERY_GIVE_UP_HOURS": ("monitoring.E024", _positive_number),
+    "ALERT_HISTORY_RETENTION_DAYS": ("monitoring.E024", _positive_number),
+    "SITE_URL": ("monitoring.E014", _https_url),
 }
 
 UNPARSABLE_ENV = "monitoring.E016"

@@ -52,3 +52,146 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.at}"
+
+
+# Alerting: the current state of each alert, its history, the delivery outbox, silences.
+
+SEVERITIES = [("critical", "critical"), ("warning", "warning"), ("info", "info")]
+
+
+class AlertState(models.Model):
+    """An alert that is pending or firing now (alerts that are ok have no row).
+
+    One row per rule, and per route for rules grouped by route. The row is what survives
+    a restart: when the ``for`` period began, when it fired, when it last notified.
+    """
+
+    STATUSES = [("pending", "pending"), ("firing", "firing")]
+
+    rule = models.CharField(max_length=100)
+    route = models.CharField(max_length=255, blank=True, default="")
+    status = models.CharField(max_length=10, choices=STATUSES)
+    severity = models.CharField(max_length=10, choices=SEVERITIES)
+    value = models.FloatField(null=True)
+    threshold = models.FloatField()
+    active_since = models.DateTimeField(help_text="When the condition began to hold.")
+    fired_at = models.DateTimeField(null=True, blank=True)
+    last_notified_at = models.DateTimeField(null=True, blank=True)
+    evaluated_at = models.DateTimeField()
+    dedup_key = models.CharField(max_length=255)
+    summary = models.CharField(max_length=1024, blank=True, default="")
+    muted = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="Why it notifies no one now: the silence or the inhibiting alert.",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "route"], name="monitoring_alert_rule_route")
+        ]
+        ordering = ["-status", "rule", "route"]
+        verbose_name = "active alert"
+
+    def __str__(self) -> str:
+        return f"{self.rule}{' ' + self.route if self.route else ''} ({self.status})"
+
+
+class AlertEvent(models.Model):
+    """One transition of one alert: ok -> pending -> firing -> resolved (or pending -> ok)."""
+
+    STATES = [("ok", "ok"), ("pending", "pending"), ("firing", "firing"), ("resolved", "resolved")]
+
+    rule = models.CharField(max_length=100, db_index=True)
+    route = models.CharField(max_length=255, blank=True, default="")
+    severity = models.CharField(max_length=10, choices=SEVERITIES)
+    from_state = models.CharField(max_length=10, choices=STATES)
+    to_state = models.CharField(max_length=10, choices=STATES)
+    value = models.FloatField(null=True)
+    threshold = models.FloatField()
+    operator = models.CharField(max_length=2)
+    metric = models.CharField(max_length=100)
+    window_seconds = models.PositiveIntegerField()
+    at = models.DateTimeField(db_index=True)
+    summary = models.CharField(max_length=1024, blank=True, default="")
+    muted = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="Why no notification was sent: the silence or the inhibiting alert.",
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "alert history entry"
+        verbose_name_plural = "alert history"
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.from_state} -> {self.to_state}"
+
+
+class Notification(models.Model):
+    """One message to one channel, queued in the transaction of the alert's transition.
+
+    Delivered by the background service, oldest first per channel, with retries; the row's
+    status says whether it went out.
+    """
+
+    STATUSES = [("pending", "pending"), ("sent", "sent"), ("failed", "failed")]
+
+    event = models.ForeignKey(
+        AlertEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+    )
+    channel = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, help_text="firing or resolved")
+    dedup_key = models.CharField(max_length=255)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=STATUSES, default="pending")
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["channel", "status", "id"], name="monitoring_outbox_due")]
+        ordering = ["-id"]
+        verbose_name = "alert notification"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.dedup_key} to {self.channel} ({self.status})"
+
+
+class Silence(models.Model):
+    """A time-bounded mute: matching alerts are recorded but notify no one.
+
+    An empty ``rule``, ``route`` or ``severity`` matches any value.
+    """
+
+    rule = models.CharField(max_length=100, blank=True, default="")
+    route = models.CharField(max_length=255, blank=True, default="")
+    severity = models.CharField(max_length=10, blank=True, default="", choices=SEVERITIES)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    comment = models.CharField(max_length=500)
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-ends_at"]
+
+    def __str__(self) -> str:
+        return f"silence of {self.rule or 'every rule'} until {self.ends_at:%Y-%m-%d %H:%M}"
+
+    def matches(self, rule: str, route: str, severity: str) -> bool:
+        """Whether this silence covers an alert with these labels (ignoring time)."""
+        return all(
+            not wanted or wanted == actual
+            for wanted, actual in (
+                (self.rule, rule),
+                (self.route, route),
+                (self.severity, severity),
+            )
+        )
