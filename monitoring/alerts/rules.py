@@ -53,7 +53,7 @@ class Rule:
     cooldown: int | None = None
     runbook_url: str | None = None
     description: str = (
-        "{metric} is {value} (threshold {operator} {threshold}) over {window}{on_route}"
+        "{metric} is {value} (threshold {operator} {threshold}) over {window}"
     )
     enabled: bool = True
 
@@ -196,11 +196,6 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
 
 def build_rule(name: str, fields: dict[str, Any], base: Rule | None = None) -> Rule:
     """The rule ``name`` from its setting fields, over ``base`` (a default) when given."""
-    if base is None:
-        missing = [f for f in ("metric", "operator", "threshold") if f not in fields]
-        if missing:
-            raise RuleError(name, missing[0], "is required for a new rule")
-        base = Rule(name, "error_rate", ">", 0.0)
     changes: dict[str, Any] = {}
     for field, value in fields.items():
         if field not in FIELDS:
@@ -209,6 +204,11 @@ def build_rule(name: str, fields: dict[str, Any], base: Rule | None = None) -> R
             changes[FIELDS[field]] = CONVERTERS[field](value)
         except ValueError as exc:
             raise RuleError(name, field, str(exc) or f"has an invalid value {value!r}") from None
+    if base is None:
+        missing = [f for f in ("metric", "operator", "threshold") if f not in fields]
+        if missing:
+            raise RuleError(name, missing[0], "is required for a new rule")
+        base = Rule(name, "error_rate", ">", 0.0)
     if changes.get("description", "") is None:
         del changes["description"]
     rule = replace(base, **changes)

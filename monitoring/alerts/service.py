@@ -229,7 +229,9 @@ def describe(rule: Rule | None, state: State, value: float | None) -> str:
 
 
 def summary(rule: Rule | None, state: State, value: float | None) -> str:
-    return f"{state.rule}: {describe(rule, state, value)}"
+    """One line: ``high_response_time on /items/<int:pk>/: request_duration_p95 is ...``."""
+    where = f" on {state.route}" if state.route else ""
+    return f"{state.rule}{where}: {describe(rule, state, value)}"
 
 
 def _window_text(seconds: int) -> str:
@@ -267,7 +269,7 @@ def build_message(
         rule=state.rule,
         status=kind,
         severity=state.severity,
-        summary=f"{state.rule}: {description}",
+        summary=description,
         description=description,
         labels=labels,
         metric=rule.metric if rule else "",
@@ -283,5 +285,5 @@ def build_message(
         ended_at=now if kind == "resolved" else None,
         runbook_url=rule.runbook_url if rule else None,
         dashboard_url=alerts_url(),
-        annotations={"summary": f"{state.rule}: {description}", "description": description},
+        annotations={"summary": summary(rule, state, value), "description": description},
     )
