@@ -3,9 +3,11 @@
 Everything that differs between runs comes from the environment:
 ``FLEET_SQLITE`` (the site's SQLite file), ``FLEET_METRICS_SQLITE`` (an optional second
 SQLite file, database alias ``metrics``), ``FLEET_PG_NAME`` (an optional PostgreSQL
-database, alias ``pg``), ``MONITORING_STORE_URL``, ``FLEET_FLUSH_INTERVAL``.
+database, alias ``pg``), ``MONITORING_STORE_URL``, ``FLEET_FLUSH_INTERVAL``, ``FLEET_ALERT_CHANNELS`` (JSON of
+``ALERT_CHANNELS``); alert channels otherwise by their own environment variables.
 """
 
+import json
 import os
 
 from tests.settings import *  # noqa: F403
@@ -24,7 +26,10 @@ if os.environ.get("FLEET_PG_NAME"):
 if os.environ.get("FLEET_MYSQL_NAME"):
     DATABASES["mysql"] = {**MYSQL, "NAME": os.environ["FLEET_MYSQL_NAME"]}
 
-MONITORING = {"FLUSH_INTERVAL": float(os.environ.get("FLEET_FLUSH_INTERVAL", "1"))}
+MONITORING = {
+    "FLUSH_INTERVAL": float(os.environ.get("FLEET_FLUSH_INTERVAL", "1")),
+    "ALERT_CHANNELS": json.loads(os.environ.get("FLEET_ALERT_CHANNELS", "{}")),
+}
 
 LOGGING = {
     "version": 1,

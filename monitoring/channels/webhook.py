@@ -1,0 +1,102 @@
+"""Alerts to any HTTP endpoint, as Alertmanager's webhook payload (version 4).
+
+Receivers written for Prometheus Alertmanager (``webhook_config``) work unchanged: each
+message is one group holding one alert. Options: ``URL`` (``ALERT_WEBHOOK_URL``; a
+``user:password@`` in it is sent as Basic auth) and ``HEADERS`` (extra request headers,
+e.g. ``{"Authorization": "Bearer ..."}``). A message from the outbox carries an
+``Idempotency-Key`` header, the same on every retry of one notification, so a receiver
+can drop a repeat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+from .base import Channel, DeliveryError, Message, iso8601
+from .http import post_json
+
+# Alertmanager's "not ended yet" (Go's zero time).
+NOT_ENDED = "0001-01-01T00:00:00Z"
+
+
+def fingerprint(dedup_key: str) -> str:
+    """16 hex digits identifying the alert, as Alertmanager's fingerprints look."""
+    return hashlib.sha256(dedup_key.encode("utf-8")).hexdigest()[:16]
+
+
+def _annotations(message: Message) -> dict[str, str]:
+    found = {str(k): str(v) for k, v in message.annotations.items()}
+    found.update(
+        summary=message.summary,
+        description=message.description,
+        value=message.value_text,
+        threshold=message.threshold_text,
+    )
+    if message.runbook_url:
+        found["runbook_url"] = message.runbook_url
+    return found
+
+
+def alertmanager_payload(message: Message, receiver: str) -> dict[str, Any]:
+    """Alertmanager's webhook body for ``message``, sent to the receiver named ``receiver``."""
+    labels = {str(k): str(v) for k, v in message.labels.items()}
+    annotations = _annotations(message)
+    if message.status == "resolved":
+        ended = message.ended_at if message.ended_at is not None else time.time()
+        ends_at = iso8601(ended)
+    else:
+        ends_at = NOT_ENDED
+    alert = {
+        "status": message.status,
+        "labels": labels,
+        "annotations": annotations,
+        "startsAt": iso8601(message.started_at),
+        "endsAt": ends_at,
+        "generatorURL": message.dashboard_url or "",
+        "fingerprint": fingerprint(message.dedup_key),
+    }
+    return {
+        "version": "4",
+        "groupKey": message.dedup_key,
+        "truncatedAlerts": 0,
+        "status": message.status,
+        "receiver": receiver,
+        "groupLabels": {"alertname": labels.get("alertname", message.rule)},
+        # One alert per group, so what its alerts have in common is that alert's own.
+        "commonLabels": labels,
+        "commonAnnotations": annotations,
+        "externalURL": message.dashboard_url or "",
+        "alerts": [alert],
+    }
+
+
+class WebhookChannel(Channel):
+    """POSTs each message, in Alertmanager's webhook format, to ``URL``."""
+
+    @property
+    def url(self) -> str:
+        return str(self.options.get("URL") or "")
+
+    @property
+    def destination(self) -> str:
+        # A webhook URL may hold a token: it keys spacing in memory and is never logged.
+        return self.url or self.name
+
+    def problems(self) -> list[str]:
+        return [] if self.url else ["no URL: set ALERT_WEBHOOK_URL (or the channel's URL)"]
+
+    def send(self, message: Message) -> None:
+        if not self.url:
+            raise DeliveryError(f"{self.name}: no URL configured", retry=False)
+        headers = {str(k): str(v) for k, v in (self.options.get("HEADERS") or {}).items()}
+        if message.notification_id is not None:
+            headers["Idempotency-Key"] = f"{message.dedup_key}:{message.notification_id}"
+        post_json(
+            self.url,
+            alertmanager_payload(message, self.name),
+            timeout=self.timeout,
+            what=self.name,
+            headers=headers,
+        )
