@@ -84,7 +84,7 @@ class AlertState(models.Model):
         max_length=255,
         blank=True,
         default="",
-        help_text="Why it notifies no one now: the silence or the inhibiting alert.",
+        help_text="Why nothing is sent now: the silence or the inhibiting alert.",
     )
 
     class Meta:
@@ -119,7 +119,7 @@ class AlertEvent(models.Model):
         max_length=255,
         blank=True,
         default="",
-        help_text="Why no notification was sent: the silence or the inhibiting alert.",
+        help_text="Why nothing was sent: the silence or the inhibiting alert.",
     )
 
     class Meta:

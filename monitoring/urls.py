@@ -12,5 +12,7 @@ urlpatterns = [
     path("performance/queries/", views.performance_queries, name="performance-queries"),
     path("performance/cache/", views.performance_cache, name="performance-cache"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("alerts/", views.alerts, name="alerts"),
+    path("alerts/history/", views.alerts_history, name="alerts-history"),
     path("schema/", views.schema, name="schema"),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache, wraps
 from importlib.resources import files
 from typing import Any
@@ -16,10 +16,21 @@ from django.views.decorators.http import require_GET
 
 from . import health, runtime
 from .access import is_authorised
+from .alerts import queries as alert_queries
+from .alerts.gauges import alert_families
 from .dashboard import dashboard as dashboard_document
 from .dashboard import health_score
 from .exposition import gauge, render, wants_openmetrics
-from .params import BadParameter, bounded_int, choice, only, window_seconds
+from .params import (
+    BadParameter,
+    bounded_int,
+    choice,
+    datetime_param,
+    only,
+    optional_choice,
+    text,
+    window_seconds,
+)
 from .performance import QUERY_SORTS, cache_report, queries_report
 from .recording.safety import report_internal_error
 from .summary import summarise
@@ -29,19 +40,31 @@ from .window import Window
 View = Callable[..., HttpResponse]
 
 HEALTH_HELP = "Health of the site over the last 5 minutes, 0 (down) to 100 (healthy)."
+HISTORY_PARAMETERS = ("page", "per_page", "rule", "state", "severity", "since")
 
 
 class StoreUnreadable(Exception):
-    """The metric store failed while a protected endpoint read it (answered 503)."""
+    """The metric store (or the alert tables) failed while a protected endpoint read it
+    (answered 503, counted as an internal error of ``kind``)."""
+
+    def __init__(self, kind: str = "store", what: str = "the metric store") -> None:
+        self.kind = kind
+        self.message = f"{what} cannot be read"
+        super().__init__(self.message)
 
 
 @contextmanager
-def reading_store() -> Iterator[None]:
+def reading_store(kind: str = "store", what: str = "the metric store") -> Iterator[None]:
     """Turn any failure of the store inside the block into :class:`StoreUnreadable`."""
     try:
         yield
     except Exception as exc:
-        raise StoreUnreadable from exc
+        raise StoreUnreadable(kind, what) from exc
+
+
+def reading_alerts() -> AbstractContextManager[None]:
+    """:func:`reading_store` for the alert tables in the database."""
+    return reading_store("alerts", "the alert tables")
 
 
 def protected(view: View) -> View:
@@ -59,8 +82,8 @@ def protected(view: View) -> View:
         except BadParameter as exc:
             return JsonResponse({"error": exc.message, "parameter": exc.parameter}, status=400)
         except StoreUnreadable as exc:
-            report_internal_error("store", exc.__cause__ or exc)
-            return JsonResponse({"error": "the metric store cannot be read"}, status=503)
+            report_internal_error(exc.kind, exc.__cause__ or exc)
+            return JsonResponse({"error": exc.message}, status=503)
 
     return wrapper
 
@@ -101,7 +124,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
     default = "openmetrics" if wants_openmetrics(request.headers.get("Accept", "")) else "json"
     fmt = choice(request.GET, "format", ("json", "prometheus", "openmetrics"), default)
     store = runtime.get_store()
-    seconds = window_seconds(request.GET, store.retention_seconds) if fmt == "json" else 0
+    # Validated for every format (only the JSON summary uses it).
+    seconds = window_seconds(request.GET, store.retention_seconds)
     runtime.flush()
     with reading_store():
         if fmt == "json":
@@ -110,6 +134,11 @@ def metrics(request: HttpRequest) -> HttpResponse:
         # The fleet's health over the last 5 minutes (monitoring.dashboard.health_score).
         score = health_score(store.read_window(min(300, store.retention_seconds)))
     extra = [*live_families(), gauge("monitoring_health_score", HEALTH_HELP, (), [((), score)])]
+    try:
+        extra += alert_families()
+    except Exception as exc:
+        # The alert tables cannot be read: the metrics are still worth scraping.
+        report_internal_error("alerts", exc)
     body, content_type = render(totals, extra, openmetrics_format=fmt == "openmetrics")
     return HttpResponse(body, content_type=content_type)
 
@@ -153,10 +182,51 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     store = runtime.get_store()
     seconds = window_seconds(request.GET, store.retention_seconds)
     runtime.flush()
-    with reading_store():
+    with reading_alerts():
         # Alerts are evaluated by the background service; none is active before it runs.
-        document = dashboard_document(store, seconds, active_alerts=[])
+        alerts = alert_queries.active_alerts()
+    with reading_store():
+        document = dashboard_document(store, seconds, active_alerts=alerts)
     return JsonResponse(document)
+
+
+def _history(request: HttpRequest) -> HttpResponse:
+    """The page of alert history the query asks for."""
+    query = request.GET
+    page = bounded_int(query, "page", 1, 1, 1_000_000)
+    per_page = bounded_int(query, "per_page", 50, 1, 200)
+    rule = text(query, "rule", 100)
+    state = optional_choice(query, "state", alert_queries.HISTORY_STATES)
+    severity = optional_choice(query, "severity", alert_queries.SEVERITIES)
+    since = datetime_param(query, "since")
+    with reading_alerts():
+        document = alert_queries.history_page(page, per_page, rule, state, severity, since)
+    return JsonResponse(document)
+
+
+@never_cache
+@require_GET
+@protected
+def alerts(request: HttpRequest) -> HttpResponse:
+    """Active alerts, silences and firing counts; the history with ``?history=1``."""
+    only(request.GET, "history", *HISTORY_PARAMETERS)
+    if choice(request.GET, "history", ("0", "1"), "0") == "1":
+        return _history(request)
+    for name in HISTORY_PARAMETERS:
+        if name in request.GET:
+            raise BadParameter(name, f"{name} applies to the history only (with history=1)")
+    with reading_alerts():
+        document = alert_queries.overview()
+    return JsonResponse(document)
+
+
+@never_cache
+@require_GET
+@protected
+def alerts_history(request: HttpRequest) -> HttpResponse:
+    """The alert history, newest first, paginated and filtered."""
+    only(request.GET, *HISTORY_PARAMETERS)
+    return _history(request)
 
 
 @lru_cache(maxsize=1)

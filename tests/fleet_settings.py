@@ -3,8 +3,9 @@
 Everything that differs between runs comes from the environment:
 ``FLEET_SQLITE`` (the site's SQLite file), ``FLEET_METRICS_SQLITE`` (an optional second
 SQLite file, database alias ``metrics``), ``FLEET_PG_NAME`` (an optional PostgreSQL
-database, alias ``pg``), ``MONITORING_STORE_URL``, ``FLEET_FLUSH_INTERVAL``, ``FLEET_ALERT_CHANNELS`` (JSON of
-``ALERT_CHANNELS``); alert channels otherwise by their own environment variables.
+database, alias ``pg``), ``MONITORING_STORE_URL``, ``FLEET_FLUSH_INTERVAL``,
+``FLEET_ALERT_CHANNELS`` (JSON of ``ALERT_CHANNELS``); alert channels otherwise by their
+own environment variables.
 """
 
 import json

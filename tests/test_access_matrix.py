@@ -21,6 +21,9 @@ PROTECTED = [
     "/monitoring/performance/queries/",
     "/monitoring/performance/cache/",
     "/monitoring/dashboard/",
+    "/monitoring/alerts/",
+    "/monitoring/alerts/?history=1",
+    "/monitoring/alerts/history/",
 ]
 OPEN = ["/monitoring/health/", "/monitoring/healthz/", "/monitoring/readyz/"]
 

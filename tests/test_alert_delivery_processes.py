@@ -4,6 +4,7 @@ between sending and marking (a real process, SQLite file)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -26,22 +27,23 @@ NOW = 1_700_000_000.0
 
 @pytest.fixture
 def receivers() -> Iterator[tuple[Receiver, Receiver]]:
-    with Receiver("/v2/enqueue", (202, {}, b'{"status":"success"}')) as pagerduty:
-        with Receiver("/services/T/B/X", (200, {}, b"ok")) as slack:
-            with override_settings(
-                MONITORING={
-                    "STORE_URL": "memory://",
-                    "ALERT_PAGERDUTY_ENABLED": True,
-                    "PAGERDUTY_ROUTING_KEY": "KEY",
-                    "PAGERDUTY_EVENTS_URL": pagerduty.url,
-                    "ALERT_SLACK_ENABLED": True,
-                    "SLACK_WEBHOOK_URL": slack.url,
-                    "ALERT_EMAIL_ENABLED": True,
-                    "ALERT_EMAIL_RECIPIENTS": ["ops@example.com"],
-                    "ALERT_HTTP_TIMEOUT": 3,
-                }
-            ):
-                yield pagerduty, slack
+    with (
+        Receiver("/v2/enqueue", (202, {}, b'{"status":"success"}')) as pagerduty,
+        Receiver("/services/T/B/X", (200, {}, b"ok")) as slack,
+    ):
+        monitoring = {
+            "STORE_URL": "memory://",
+            "ALERT_PAGERDUTY_ENABLED": True,
+            "PAGERDUTY_ROUTING_KEY": "KEY",
+            "PAGERDUTY_EVENTS_URL": pagerduty.url,
+            "ALERT_SLACK_ENABLED": True,
+            "SLACK_WEBHOOK_URL": slack.url,
+            "ALERT_EMAIL_ENABLED": True,
+            "ALERT_EMAIL_RECIPIENTS": ["ops@example.com"],
+            "ALERT_HTTP_TIMEOUT": 3,
+        }
+        with override_settings(MONITORING=monitoring):
+            yield pagerduty, slack
 
 
 def queue(channel: str, count: int, using: str) -> None:
@@ -82,7 +84,7 @@ def test_slack_gets_at_most_one_message_a_second(receivers: tuple[Receiver, Rece
     queue("slack", 3, "pg")
     assert deliver_notifications(now=NOW, using="pg").sent == {"slack": 3}
     arrivals = [request.at for request in slack.requests]
-    assert all(later - earlier >= 0.95 for earlier, later in zip(arrivals, arrivals[1:]))
+    assert all(later - earlier >= 0.95 for earlier, later in itertools.pairwise(arrivals))
 
 
 def driver(

@@ -203,3 +203,46 @@ def test_the_health_score_is_a_gauge(monitored: Monitored) -> None:
         Client().get("/t/status/500/")
     text = Client().get("/monitoring/metrics/?format=prometheus").content.decode()
     assert "\nmonitoring_health_score 60.0\n" in text  # every request failed: 40 points
+
+
+@pytest.mark.django_db
+def test_firing_alerts_and_the_outbox_are_gauges(monitored: Monitored) -> None:
+    from django.test import Client
+
+    from monitoring.alerts.service import to_datetime
+    from monitoring.models import AlertState, Notification
+
+    now = to_datetime(1_700_000_000.0)
+    for rule, route, severity in [
+        ("high_error_rate", "", "critical"),
+        ("high_response_time", "/a/", "warning"),
+        ("high_response_time", "/b/", "warning"),
+    ]:
+        AlertState.objects.create(
+            rule=rule,
+            route=route,
+            status="firing",
+            severity=severity,
+            threshold=1,
+            active_since=now,
+            evaluated_at=now,
+            dedup_key=rule,
+        )
+    AlertState.objects.create(
+        rule="p", status="pending", severity="critical", threshold=1, active_since=now,
+        evaluated_at=now, dedup_key="p",
+    )  # fmt: skip
+    for channel, status in [("slack", "pending"), ("slack", "failed"), ("email", "sent")]:
+        Notification.objects.create(
+            channel=channel, kind="firing", dedup_key="k", payload={}, status=status,
+            created_at=now, next_attempt_at=now,
+        )  # fmt: skip
+    text = Client().get("/monitoring/metrics/?format=prometheus").content.decode()
+    found = samples(text)
+    assert found[("monitoring_alerts_firing", (("severity", "critical"),))] == 1
+    assert found[("monitoring_alerts_firing", (("severity", "warning"),))] == 2
+    assert found[("monitoring_alerts_firing", (("severity", "info"),))] == 0
+    assert found[("monitoring_alert_notifications_pending", (("channel", "slack"),))] == 1
+    assert found[("monitoring_alert_notifications_failed", (("channel", "slack"),))] == 1
+    assert found[("monitoring_alert_notification_oldest_pending_seconds", ())] > 0
+    assert run_promtool("check", "metrics", stdin=text.encode()).returncode == 0

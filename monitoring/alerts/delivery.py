@@ -252,4 +252,3 @@ def purge_notifications(before: float, using: str | None = None) -> int:
         .delete()
     )
     return deleted
-

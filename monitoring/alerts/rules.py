@@ -52,9 +52,7 @@ class Rule:
     channels: tuple[str, ...] | None = None
     cooldown: int | None = None
     runbook_url: str | None = None
-    description: str = (
-        "{metric} is {value} (threshold {operator} {threshold}) over {window}"
-    )
+    description: str = "{metric} is {value} (threshold {operator} {threshold}) over {window}"
     enabled: bool = True
 
     def breached(self, value: float | None, samples: float) -> bool:

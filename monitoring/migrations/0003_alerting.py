@@ -5,98 +5,217 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('monitoring', '0002_heartbeat'),
+        ("monitoring", "0002_heartbeat"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AlertEvent',
+            name="AlertEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rule', models.CharField(db_index=True, max_length=100)),
-                ('route', models.CharField(blank=True, default='', max_length=255)),
-                ('severity', models.CharField(choices=[('critical', 'critical'), ('warning', 'warning'), ('info', 'info')], max_length=10)),
-                ('from_state', models.CharField(choices=[('ok', 'ok'), ('pending', 'pending'), ('firing', 'firing'), ('resolved', 'resolved')], max_length=10)),
-                ('to_state', models.CharField(choices=[('ok', 'ok'), ('pending', 'pending'), ('firing', 'firing'), ('resolved', 'resolved')], max_length=10)),
-                ('value', models.FloatField(null=True)),
-                ('threshold', models.FloatField()),
-                ('operator', models.CharField(max_length=2)),
-                ('metric', models.CharField(max_length=100)),
-                ('window_seconds', models.PositiveIntegerField()),
-                ('at', models.DateTimeField(db_index=True)),
-                ('summary', models.CharField(blank=True, default='', max_length=1024)),
-                ('muted', models.CharField(blank=True, default='', help_text='Why no notification was sent: the silence or the inhibiting alert.', max_length=255)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("rule", models.CharField(db_index=True, max_length=100)),
+                ("route", models.CharField(blank=True, default="", max_length=255)),
+                (
+                    "severity",
+                    models.CharField(
+                        choices=[
+                            ("critical", "critical"),
+                            ("warning", "warning"),
+                            ("info", "info"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "from_state",
+                    models.CharField(
+                        choices=[
+                            ("ok", "ok"),
+                            ("pending", "pending"),
+                            ("firing", "firing"),
+                            ("resolved", "resolved"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "to_state",
+                    models.CharField(
+                        choices=[
+                            ("ok", "ok"),
+                            ("pending", "pending"),
+                            ("firing", "firing"),
+                            ("resolved", "resolved"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("value", models.FloatField(null=True)),
+                ("threshold", models.FloatField()),
+                ("operator", models.CharField(max_length=2)),
+                ("metric", models.CharField(max_length=100)),
+                ("window_seconds", models.PositiveIntegerField()),
+                ("at", models.DateTimeField(db_index=True)),
+                ("summary", models.CharField(blank=True, default="", max_length=1024)),
+                (
+                    "muted",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Why nothing was sent: the silence or the inhibiting alert.",
+                        max_length=255,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'alert history entry',
-                'verbose_name_plural': 'alert history',
-                'ordering': ['-at', '-id'],
+                "verbose_name": "alert history entry",
+                "verbose_name_plural": "alert history",
+                "ordering": ["-at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Silence',
+            name="Silence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rule', models.CharField(blank=True, default='', max_length=100)),
-                ('route', models.CharField(blank=True, default='', max_length=255)),
-                ('severity', models.CharField(blank=True, choices=[('critical', 'critical'), ('warning', 'warning'), ('info', 'info')], default='', max_length=10)),
-                ('starts_at', models.DateTimeField()),
-                ('ends_at', models.DateTimeField()),
-                ('comment', models.CharField(max_length=500)),
-                ('created_by', models.CharField(blank=True, default='', max_length=150)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("rule", models.CharField(blank=True, default="", max_length=100)),
+                ("route", models.CharField(blank=True, default="", max_length=255)),
+                (
+                    "severity",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("critical", "critical"),
+                            ("warning", "warning"),
+                            ("info", "info"),
+                        ],
+                        default="",
+                        max_length=10,
+                    ),
+                ),
+                ("starts_at", models.DateTimeField()),
+                ("ends_at", models.DateTimeField()),
+                ("comment", models.CharField(max_length=500)),
+                ("created_by", models.CharField(blank=True, default="", max_length=150)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-ends_at'],
+                "ordering": ["-ends_at"],
             },
         ),
         migrations.CreateModel(
-            name='AlertState',
+            name="AlertState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rule', models.CharField(max_length=100)),
-                ('route', models.CharField(blank=True, default='', max_length=255)),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('firing', 'firing')], max_length=10)),
-                ('severity', models.CharField(choices=[('critical', 'critical'), ('warning', 'warning'), ('info', 'info')], max_length=10)),
-                ('value', models.FloatField(null=True)),
-                ('threshold', models.FloatField()),
-                ('active_since', models.DateTimeField(help_text='When the condition began to hold.')),
-                ('fired_at', models.DateTimeField(blank=True, null=True)),
-                ('last_notified_at', models.DateTimeField(blank=True, null=True)),
-                ('evaluated_at', models.DateTimeField()),
-                ('dedup_key', models.CharField(max_length=255)),
-                ('summary', models.CharField(blank=True, default='', max_length=1024)),
-                ('muted', models.CharField(blank=True, default='', help_text='Why it notifies no one now: the silence or the inhibiting alert.', max_length=255)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("rule", models.CharField(max_length=100)),
+                ("route", models.CharField(blank=True, default="", max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "pending"), ("firing", "firing")], max_length=10
+                    ),
+                ),
+                (
+                    "severity",
+                    models.CharField(
+                        choices=[
+                            ("critical", "critical"),
+                            ("warning", "warning"),
+                            ("info", "info"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("value", models.FloatField(null=True)),
+                ("threshold", models.FloatField()),
+                (
+                    "active_since",
+                    models.DateTimeField(help_text="When the condition began to hold."),
+                ),
+                ("fired_at", models.DateTimeField(blank=True, null=True)),
+                ("last_notified_at", models.DateTimeField(blank=True, null=True)),
+                ("evaluated_at", models.DateTimeField()),
+                ("dedup_key", models.CharField(max_length=255)),
+                ("summary", models.CharField(blank=True, default="", max_length=1024)),
+                (
+                    "muted",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Why nothing is sent now: the silence or the inhibiting alert.",
+                        max_length=255,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'active alert',
-                'ordering': ['-status', 'rule', 'route'],
-                'constraints': [models.UniqueConstraint(fields=('rule', 'route'), name='monitoring_alert_rule_route')],
+                "verbose_name": "active alert",
+                "ordering": ["-status", "rule", "route"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("rule", "route"), name="monitoring_alert_rule_route"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(max_length=100)),
-                ('kind', models.CharField(help_text='firing or resolved', max_length=10)),
-                ('dedup_key', models.CharField(max_length=255)),
-                ('payload', models.JSONField()),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('sent', 'sent'), ('failed', 'failed')], default='pending', max_length=10)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField()),
-                ('next_attempt_at', models.DateTimeField()),
-                ('claimed_until', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.CharField(blank=True, default='', max_length=500)),
-                ('event', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='notifications', to='monitoring.alertevent')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("channel", models.CharField(max_length=100)),
+                ("kind", models.CharField(help_text="firing or resolved", max_length=10)),
+                ("dedup_key", models.CharField(max_length=255)),
+                ("payload", models.JSONField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "pending"), ("sent", "sent"), ("failed", "failed")],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField()),
+                ("next_attempt_at", models.DateTimeField()),
+                ("claimed_until", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.CharField(blank=True, default="", max_length=500)),
+                (
+                    "event",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="notifications",
+                        to="monitoring.alertevent",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'alert notification',
-                'ordering': ['-id'],
-                'indexes': [models.Index(fields=['channel', 'status', 'id'], name='monitoring_outbox_due')],
+                "verbose_name": "alert notification",
+                "ordering": ["-id"],
+                "indexes": [
+                    models.Index(fields=["channel", "status", "id"], name="monitoring_outbox_due")
+                ],
             },
         ),
     ]
