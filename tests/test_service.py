@@ -86,3 +86,13 @@ def test_once_as_a_real_process(tmp_path: Path) -> None:
     assert bad.stderr.strip().splitlines()[-1] == (
         "CommandError: --interval must be a positive number of seconds"
     )
+
+
+@pytest.mark.django_db
+def test_the_service_does_not_record_its_own_queries(monitored: Monitored) -> None:
+    from monitoring.recording import metrics as m
+
+    service.run_cycle()
+    window = monitored.window()
+    assert list(window.series(m.FINGERPRINT_DURATION)) == []
+    assert list(window.series(m.QUERY_DURATION)) == []

@@ -30,6 +30,7 @@ from django.db.models import Q
 from .. import channels, config
 from ..channels.base import Channel, DeliveryError, Message
 from ..models import Notification
+from ..recording.context import muted
 from .service import to_datetime
 
 logger = logging.getLogger("monitoring.alerts")
@@ -138,10 +139,11 @@ def _deliver_channel(
     close: bool = True,
 ) -> None:
     try:
-        while time.monotonic() < deadline and (fence is None or fence()):
-            row = _claim_next(db, name, now)
-            if row is None or not _deliver(db, row, now, report):
-                return
+        with muted():  # a thread of its own: the caller's muting does not reach here
+            while time.monotonic() < deadline and (fence is None or fence()):
+                row = _claim_next(db, name, now)
+                if row is None or not _deliver(db, row, now, report):
+                    return
     except Exception:
         logger.exception("Delivery to channel %s failed; it is retried at the next cycle", name)
     finally:
