@@ -128,6 +128,9 @@ DEFAULTS: dict[str, Any] = {
     "ALERT_DELIVERY_GIVE_UP_HOURS": 24,
     # Days of alert history (and delivered notifications) kept.
     "ALERT_HISTORY_RETENTION_DAYS": 90,
+    # Regular expression on a process's command line that makes it one of the site's
+    # processes (counted by the background service on each host).
+    "SITE_PROCESS_PATTERN": r"gunicorn|uvicorn|uwsgi|daphne|hypercorn|runserver",
     # The site's base URL (https://shop.example.com), for links in notifications.
     "SITE_URL": None,
 }
@@ -243,6 +246,10 @@ def _regexes(value: Any) -> str | None:
         except (re.error, TypeError):
             return f"has {entry!r}, which is not a valid regular expression"
     return None
+
+
+def _regex(value: Any) -> str | None:
+    return _regexes([value])
 
 
 def _strings(value: Any) -> str | None:
@@ -418,6 +425,7 @@ VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "ALERT_DELIVERY_GIVE_UP_HOURS": ("monitoring.E024", _positive_number),
     "ALERT_HISTORY_RETENTION_DAYS": ("monitoring.E024", _positive_number),
     "SITE_URL": ("monitoring.E014", _https_url),
+    "SITE_PROCESS_PATTERN": ("monitoring.E007", _regex),
 }
 
 UNPARSABLE_ENV = "monitoring.E016"

@@ -195,3 +195,19 @@ class Silence(models.Model):
                 (self.severity, severity),
             )
         )
+
+
+class ServiceLease(models.Model):
+    """Who leads the background service: the one copy that evaluates and notifies.
+
+    ``token`` grows by one at each change of holder (a fencing token): a copy that lost
+    the lease, even one that slept through losing it, can no longer renew it.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    holder = models.CharField(max_length=255, blank=True, default="")
+    token = models.BigIntegerField(default=0)
+    expires_at = models.FloatField(default=0, help_text="Epoch seconds.")
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder or 'no one'}"

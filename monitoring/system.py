@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 
 import psutil
@@ -42,6 +44,27 @@ def host_usage(disk_path: str = "/") -> dict[str, float]:
         "memory": float(psutil.virtual_memory().percent),
         "disk": float(psutil.disk_usage(disk_path).percent),
     }
+
+
+def site_processes(pattern: str) -> int:
+    """How many processes of this host (other than this one) have a command line matching
+    ``pattern``: the site's workers and servers."""
+    matcher = re.compile(pattern)
+    me = os.getpid()
+    count = 0
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(process.info.get("cmdline") or ())
+        if process.info["pid"] != me and matcher.search(cmdline):
+            count += 1
+    return count
+
+
+def host_sample(disk_path: str, pattern: str) -> dict[str, float]:
+    """Everything the background service samples on its host."""
+    usage = host_usage(disk_path)
+    usage["load1"] = float(os.getloadavg()[0])
+    usage["site_processes"] = float(site_processes(pattern))
+    return usage
 
 
 def live_families() -> Iterator[Metric]:

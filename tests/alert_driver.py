@@ -1,5 +1,6 @@
-"""One step of alerting in a process of its own, for the crash tests:
-``python -m tests.alert_driver migrate|enqueue|deliver SECONDS_AHEAD|rows``."""
+"""One step of alerting in a process of its own, for the crash and multi-copy tests:
+``python -m tests.alert_driver migrate|enqueue|deliver SECONDS_AHEAD|traffic ERRORS GOOD|
+lease|rows``."""
 
 from __future__ import annotations
 
@@ -37,6 +38,18 @@ def main(step: str, *args: str) -> None:
     elif step == "deliver":
         report = deliver_notifications(now=time.time() + float(args[0]))
         print(json.dumps({"sent": report.sent, "retried": report.retried}))
+    elif step == "traffic":
+        # traffic ERRORS GOOD: that many failed and successful requests, now, into the store
+        from monitoring import runtime
+        from tests.alerting import Traffic, write_traffic
+
+        traffic = Traffic().requests("/a/", int(args[0]), status=500)
+        traffic.requests("/a/", int(args[1]))
+        write_traffic(runtime.get_store(), traffic, time.time())
+    elif step == "lease":
+        from monitoring.models import ServiceLease
+
+        print(json.dumps(list(ServiceLease.objects.values("holder", "token", "expires_at"))))
     elif step == "rows":
         rows = Notification.objects.values("status", "attempts", "last_error")
         print(json.dumps(list(rows)))

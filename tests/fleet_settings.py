@@ -4,8 +4,8 @@ Everything that differs between runs comes from the environment:
 ``FLEET_SQLITE`` (the site's SQLite file), ``FLEET_METRICS_SQLITE`` (an optional second
 SQLite file, database alias ``metrics``), ``FLEET_PG_NAME`` (an optional PostgreSQL
 database, alias ``pg``), ``MONITORING_STORE_URL``, ``FLEET_FLUSH_INTERVAL``,
-``FLEET_ALERT_CHANNELS`` (JSON of ``ALERT_CHANNELS``); alert channels otherwise by their
-own environment variables.
+``FLEET_ALERT_CHANNELS`` and ``FLEET_ALERT_RULES`` (JSON of ``ALERT_CHANNELS`` and
+``ALERT_RULES``); alert channels otherwise by their own environment variables.
 """
 
 import json
@@ -30,6 +30,7 @@ if os.environ.get("FLEET_MYSQL_NAME"):
 MONITORING = {
     "FLUSH_INTERVAL": float(os.environ.get("FLEET_FLUSH_INTERVAL", "1")),
     "ALERT_CHANNELS": json.loads(os.environ.get("FLEET_ALERT_CHANNELS", "{}")),
+    "ALERT_RULES": json.loads(os.environ.get("FLEET_ALERT_RULES", "{}")),
 }
 
 LOGGING = {

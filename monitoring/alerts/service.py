@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -47,6 +47,10 @@ def dedup_key(rule: str, route: str) -> str:
     return key
 
 
+class NotLeading(Exception):
+    """This copy of the service lost its lease: it must not record an evaluation."""
+
+
 @dataclass
 class Outcome:
     """What one evaluation did."""
@@ -62,10 +66,14 @@ def evaluate_alerts(
     now: float | None = None,
     rules: Sequence[Rule] | None = None,
     using: str | None = None,
+    fence: Callable[[], bool] | None = None,
 ) -> Outcome:
     """Evaluate the rules on the store's fleet-wide windows and record the outcome.
 
     ``using`` names the database of the alert tables (default: the router's choice).
+    ``fence`` is asked inside the transaction, before anything is written: when it
+    returns False (this copy no longer leads) nothing is recorded and
+    :class:`NotLeading` is raised.
     """
     store = runtime.get_store() if store is None else store
     now = store.clock() if now is None else now
@@ -76,6 +84,8 @@ def evaluate_alerts(
     db = using or router.db_for_write(AlertState)
     cfg = config.get_config()
     with transaction.atomic(using=db):
+        if fence is not None and not fence():
+            raise NotLeading
         rows = {(r.rule, r.route): r for r in AlertState.objects.using(db).select_for_update()}
         previous = {key: _state(row) for key, row in rows.items()}
         evaluation = evaluate_rules(rules, snapshot, previous, now)

@@ -157,6 +157,13 @@ STORE_LOST_REQUESTS = Metric(
     "Requests whose records were given up because the store stayed unreachable.",
     "monitoring_store_lost_requests_total",
 )
+SYSTEM = Metric(
+    "system",
+    "maximum",
+    ("host", "resource"),
+    "Host resources sampled by the background service, the highest sample of a bucket: "
+    "cpu, memory and disk (percent), load1, site_processes.",
+)
 
 ALL = (
     REQUESTS,
@@ -178,6 +185,7 @@ ALL = (
     DROPPED_RECORDS,
     STORE_WRITE_ERRORS,
     STORE_LOST_REQUESTS,
+    SYSTEM,
 )
 BY_NAME = {metric.name: metric for metric in ALL}
 

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import signal
-import threading
-import time
+import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from monitoring import config
-from monitoring.service import run_cycle
+from monitoring import config, runtime
+from monitoring.leader import lease_for
+from monitoring.service import Service, run_cycle
 
 
 class Command(BaseCommand):
     help = (
-        "Evaluate the alert rules, deliver notifications and remove expired data, every "
-        "METRICS_COLLECTION_INTERVAL seconds; stops cleanly on SIGTERM or SIGINT."
+        "Sample this host; on the one copy that holds the lease, also evaluate the alert "
+        "rules, deliver notifications and remove expired data; every "
+        "METRICS_COLLECTION_INTERVAL seconds. SIGTERM or SIGINT ends it after the current "
+        "step."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -29,15 +31,19 @@ class Command(BaseCommand):
         interval = options["interval"] or config.get_config()["COLLECTION_INTERVAL"]
         if interval <= 0:
             raise CommandError("--interval must be a positive number of seconds")
+        store = runtime.get_store()
+        # Held for 1.5 intervals and renewed every cycle: a dead leader is replaced within
+        # two intervals (followers look at the lease four times per interval).
+        lease = lease_for(store, ttl=1.5 * interval)
         if options["once"]:
-            report = run_cycle()
+            report = run_cycle(store, lease=lease)
+            lease.release()
             if report.failed:
                 raise CommandError(f"cycle failed in: {', '.join(report.failed)}")
             return
-        stop = threading.Event()
+        service = Service(interval, store, lease)
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-        while not stop.is_set():
-            started = time.monotonic()
-            run_cycle()
-            stop.wait(max(0.0, interval - (time.monotonic() - started)))
+            signal.signal(signum, lambda *_: service.stop.set())
+        service.run()
+        runtime.flush()
+        sys.stdout.flush()

@@ -1,0 +1,201 @@
+"""run_monitoring as real processes sharing one SQLite site database (and its store):
+``--once`` exit codes, two copies during an error burst, the leader killed mid-incident,
+and SIGTERM in the middle of a delivery. PagerDuty and Slack are receivers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.receivers import Receiver
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+INTERVAL = 1.0
+RULES = {"high_error_rate": {"for": 2}}  # a short `for`, so the tests run in seconds
+
+
+class Site:
+    """The environment of one site: its database file and its channels."""
+
+    def __init__(self, tmp_path: Path, pagerduty: Receiver, slack: Receiver) -> None:
+        self.tmp_path = tmp_path
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'example'}",
+            "DJANGO_SETTINGS_MODULE": "tests.fleet_settings",
+            "FLEET_SQLITE": str(tmp_path / "site.sqlite3"),
+            "FLEET_ALERT_RULES": json.dumps(RULES),
+            "ALERT_PAGERDUTY_ENABLED": "true",
+            "PAGERDUTY_ROUTING_KEY": "R0UTINGKEY",
+            "PAGERDUTY_EVENTS_URL": pagerduty.url,
+            "ALERT_SLACK_ENABLED": "true",
+            "SLACK_WEBHOOK_URL": slack.url,
+        }
+        self.copies: list[subprocess.Popen[bytes]] = []
+
+    def driver(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.alert_driver", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "django", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def start(self) -> subprocess.Popen[bytes]:
+        log = open(self.tmp_path / f"copy-{len(self.copies)}.log", "wb")  # noqa: SIM115
+        copy = subprocess.Popen(
+            [sys.executable, "-m", "django", "run_monitoring", "--interval", str(INTERVAL)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.copies.append(copy)
+        return copy
+
+    def lease(self) -> dict:
+        rows = json.loads(self.driver("lease"))
+        return rows[0] if rows else {}
+
+    def leader_pid(self, timeout: float = 15.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lease = self.lease()
+            if lease.get("holder") and lease["expires_at"] > time.time():
+                return int(lease["holder"].split(":")[1])
+            time.sleep(0.2)
+        raise AssertionError("no copy took the lease")
+
+    def stop_all(self) -> list[int | None]:
+        for copy in self.copies:
+            if copy.poll() is None:
+                copy.send_signal(signal.SIGTERM)
+        codes = []
+        for copy in self.copies:
+            try:
+                codes.append(copy.wait(timeout=15))
+            except subprocess.TimeoutExpired:
+                copy.kill()
+                codes.append(None)
+        return codes
+
+
+@pytest.fixture
+def receivers() -> Iterator[tuple[Receiver, Receiver]]:
+    with (
+        Receiver("/v2/enqueue", (202, {}, b'{"status":"success"}')) as pagerduty,
+        Receiver("/services/T/B/X", (200, {}, b"ok")) as slack,
+    ):
+        yield pagerduty, slack
+
+
+@pytest.fixture
+def site(tmp_path: Path, receivers: tuple[Receiver, Receiver]) -> Iterator[Site]:
+    site = Site(tmp_path, *receivers)
+    migrated = site.manage("migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    yield site
+    site.stop_all()
+
+
+def test_once_exit_codes(site: Site) -> None:
+    assert site.manage("run_monitoring", "--once").returncode == 0
+    bad = site.manage("run_monitoring", "--interval", "-1")
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines()[-1] == (
+        "CommandError: --interval must be a positive number of seconds"
+    )
+    site.env["MONITORING_STORE_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
+    down = site.manage("run_monitoring", "--once")
+    assert down.returncode == 1
+    assert down.stderr.strip().splitlines()[-1].startswith("CommandError: cycle failed in: ")
+
+
+def actions(receiver: Receiver) -> list[str]:
+    return [request.json()["event_action"] for request in receiver.requests]
+
+
+def test_two_copies_notify_each_transition_once(
+    site: Site, receivers: tuple[Receiver, Receiver]
+) -> None:
+    pagerduty, slack = receivers
+    site.start()
+    site.start()
+    site.leader_pid()
+    site.driver("traffic", "40", "60")  # 40% errors
+    pagerduty.wait_for(1, timeout=30)
+    site.driver("traffic", "0", "4000")  # diluted to 1%: resolved
+    pagerduty.wait_for(2, timeout=30)
+    slack.wait_for(2, timeout=30)
+    time.sleep(4 * INTERVAL)  # more cycles of both copies: nothing more is sent
+    assert actions(pagerduty) == ["trigger", "resolve"]
+    assert len({r.json()["dedup_key"] for r in pagerduty.requests}) == 1
+    assert [r.json()["text"].split()[0] for r in slack.requests] == ["FIRING", "RESOLVED"]
+    assert site.stop_all() == [0, 0]
+
+
+def test_the_leader_killed_mid_incident_is_replaced_and_the_alert_resolves_once(
+    site: Site, receivers: tuple[Receiver, Receiver]
+) -> None:
+    pagerduty, _ = receivers
+    first = site.start()
+    assert site.leader_pid() == first.pid
+    second = site.start()
+    site.driver("traffic", "40", "60")
+    pagerduty.wait_for(1, timeout=30)
+    token = site.lease()["token"]
+    first.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    while site.lease().get("token") == token:
+        time.sleep(0.05)
+    took = time.monotonic() - killed
+    assert site.lease()["holder"].split(":")[1] == str(second.pid)
+    # Within two intervals of the death (allowing a second for a loaded machine).
+    assert took <= 2 * INTERVAL + 1.0, took
+    site.driver("traffic", "0", "4000")
+    pagerduty.wait_for(2, timeout=30)
+    time.sleep(3 * INTERVAL)
+    assert actions(pagerduty) == ["trigger", "resolve"]
+
+
+def test_sigterm_during_a_delivery_finishes_it_and_exits_0(
+    site: Site, receivers: tuple[Receiver, Receiver]
+) -> None:
+    pagerduty, _ = receivers
+    pagerduty.answer(2.0)  # the first event takes two seconds to be answered
+    site.driver("enqueue")
+    copy = site.start()
+    pagerduty.wait_for(1, timeout=30)
+    copy.send_signal(signal.SIGTERM)
+    stopping = time.monotonic()
+    assert copy.wait(timeout=15) == 0
+    assert time.monotonic() - stopping < 10
+    rows = json.loads(site.driver("rows"))
+    assert rows == [{"status": "sent", "attempts": 1, "last_error": ""}]
+    assert site.lease()["expires_at"] == 0  # released for the next copy at once
+    assert site.manage("run_monitoring", "--once").returncode == 0
+    assert len(pagerduty.requests) == 1  # nothing delivered twice after the restart
