@@ -122,6 +122,14 @@ def _endpoints(window: Window) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: -row["requests"])
 
 
+def _hosts(window: Window) -> dict[str, dict[str, float]]:
+    """The background service's samples of each host: the highest of the window."""
+    hosts: dict[str, dict[str, float]] = {}
+    for labels, value in window.series(m.SYSTEM):
+        hosts.setdefault(labels["host"], {})[labels["resource"]] = round(float(value), 3)
+    return hosts
+
+
 def dashboard(
     store: BaseStore,
     seconds: float,
@@ -143,7 +151,10 @@ def dashboard(
         "summary": summary,
         "series": {"step_seconds": tier.seconds, "points": [_point(s, d) for s, d in found]},
         "endpoints": _endpoints(window),
-        "system": host_usage(config.get_config()["HEALTH_DISK_PATH"] or "/"),
+        "system": {
+            **host_usage(config.get_config()["HEALTH_DISK_PATH"] or "/"),
+            "hosts": _hosts(window),
+        },
         "health_score": health_score(window),
         "alerts": active_alerts,
     }

@@ -176,12 +176,16 @@ class Service:
         self.store = store
         self.lease = lease
         self.stop = threading.Event()
+        # What the probes look at (monitoring.probes): monotonic times, the last report.
+        self.started = time.monotonic()
+        self.last_started: float | None = None
+        self.last_report: CycleReport | None = None
 
     def run(self) -> None:
         try:
             while not self.stop.is_set():
-                started = time.monotonic()
-                report = run_cycle(self.store, lease=self.lease, stop=self.stop)
+                started = self.last_started = time.monotonic()
+                report = self.last_report = run_cycle(self.store, lease=self.lease, stop=self.stop)
                 self._wait(started + self.interval, report.leading)
         finally:
             if self.lease is not None:

@@ -40,6 +40,10 @@ from .window import Window
 View = Callable[..., HttpResponse]
 
 HEALTH_HELP = "Health of the site over the last 5 minutes, 0 (down) to 100 (healthy)."
+SERVICE_HELP = (
+    "When the background service last completed a cycle that evaluated the alert rules "
+    "(epoch seconds; absent before the first)."
+)
 HISTORY_PARAMETERS = ("page", "per_page", "rule", "state", "severity", "since")
 
 
@@ -133,7 +137,17 @@ def metrics(request: HttpRequest) -> HttpResponse:
         totals = store.read_totals()
         # The fleet's health over the last 5 minutes (monitoring.dashboard.health_score).
         score = health_score(store.read_window(min(300, store.retention_seconds)))
-    extra = [*live_families(), gauge("monitoring_health_score", HEALTH_HELP, (), [((), score)])]
+        last_cycle = store.last_beat(health.SERVICE_NAME)
+    extra = [
+        *live_families(),
+        gauge("monitoring_health_score", HEALTH_HELP, (), [((), score)]),
+        gauge(
+            "monitoring_service_last_cycle_timestamp_seconds",
+            SERVICE_HELP,
+            (),
+            [] if last_cycle is None else [((), last_cycle)],
+        ),
+    ]
     try:
         extra += alert_families()
     except Exception as exc:

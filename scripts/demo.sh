@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Demo: the example shop under gunicorn (three workers) with monitoring and synthetic
-# traffic. Usage, from any directory:  bash scripts/demo.sh
+# Demo: the example shop under gunicorn (three workers) with monitoring, its background
+# service (run_monitoring) and synthetic traffic. Usage, from any directory:
+#   bash scripts/demo.sh
 #   PORT=8000          port on 127.0.0.1 to serve on
 #   DEMO_DURATION=N    stop by itself after N seconds (default: run until Ctrl-C)
 set -euo pipefail
@@ -13,10 +14,15 @@ VENV="$REPO_ROOT/.venvs/demo"
 PY="$VENV/bin/python"
 MANAGE=("$PY" "$REPO_ROOT/example/manage.py")
 SERVER_LOG="$VENV/gunicorn.log"
+SERVICE_LOG="$VENV/service.log"
 # The example's own settings, whatever the calling environment says.
 export DJANGO_SETTINGS_MODULE=exampleproject.settings
 SERVER_PID=""
+SERVICE_PID=""
 TRAFFIC_PID=""
+# The background service's cycle (and the health check's idea of "stale"), shorter than
+# production's 60 s so that the demo's alerts move quickly.
+export METRICS_COLLECTION_INTERVAL="${METRICS_COLLECTION_INTERVAL:-10}"
 
 log() { printf '==> %s\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
@@ -95,6 +101,12 @@ start_server() {
     die "gunicorn did not answer within 30 s; see $SERVER_LOG"
 }
 
+start_service() {
+    log "Starting the monitoring service: run_monitoring every ${METRICS_COLLECTION_INTERVAL} s (log: .venvs/demo/service.log)"
+    "${MANAGE[@]}" run_monitoring > "$SERVICE_LOG" 2>&1 &
+    SERVICE_PID=$!
+}
+
 start_traffic() {
     local limit=()
     if [[ -n "$DEMO_DURATION" ]]; then
@@ -117,6 +129,7 @@ cleanup() {
     trap - INT TERM HUP EXIT
     # Traffic first, so that it does not count the server's shutdown as errors.
     stop_pid "$TRAFFIC_PID"
+    stop_pid "$SERVICE_PID"
     stop_pid "$SERVER_PID"
     if [[ -n "$SERVER_PID" ]]; then
         log "Stopped."
@@ -130,13 +143,15 @@ trap cleanup EXIT
 setup_venv
 prepare_db
 start_server
+start_service
 start_traffic
 cat <<EOT
 
   Example shop:  $SITE/
   Metrics:       $SITE/monitoring/metrics/?format=prometheus
   Summary:       $SITE/monitoring/metrics/?window=5m
-  Health:        $SITE/monitoring/healthz/
+  Health:        $SITE/monitoring/health/
+  Alerts:        $SITE/monitoring/alerts/   (service log: .venvs/demo/service.log)
 
 EOT
 if [[ -n "$DEMO_DURATION" ]]; then

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from monitoring import dashboard
 from monitoring.recording import metrics as m
@@ -37,7 +37,7 @@ def test_the_dashboard_of_real_traffic(monitored: Monitored) -> None:
     assert routes["/t/plain/"]["requests"] == 4
     assert routes["/t/plain/"]["rating"] == "excellent"
     assert routes["/t/queries/<int:n>/"]["queries_per_request"] == 3
-    assert set(body["system"]) == {"cpu", "memory", "disk"}
+    assert set(body["system"]) == {"cpu", "memory", "disk", "hosts"}
     assert 0 <= body["health_score"] < 100  # one request in six failed
     assert body["alerts"] == []
 
@@ -106,3 +106,19 @@ def test_a_long_window_reads_coarse_buckets_once(monitored: Monitored, clock: Cl
         sum(p["requests"] for p in body["series"]["points"])
         == body["summary"]["requests"]["total"]
     )
+
+
+def test_the_hosts_sampled_by_the_service(clock: Clock) -> None:
+    from monitoring.service import sample_step
+
+    store = MemoryStore(clock=clock)
+    with override_settings(MONITORING={"STORE_URL": "memory://", "HOST": "web-1"}):
+        sample_step(store, clock.now - 20)
+    bucket = Bucket(int(clock.now - 10) // 10 * 10, 10)
+    bucket.maxima[(m.SYSTEM.name, ("web-2", "cpu"))] = 97.5
+    store.write([bucket])
+    hosts = dashboard.dashboard(store, 300, [])["system"]["hosts"]
+    assert set(hosts) == {"web-1", "web-2"}
+    assert set(hosts["web-1"]) == {"cpu", "memory", "disk", "load1", "site_processes"}
+    assert 0 < hosts["web-1"]["memory"] <= 100
+    assert hosts["web-2"] == {"cpu": 97.5}

@@ -56,18 +56,28 @@ def test_demo_serves_the_shop_with_traffic_and_metrics() -> None:
             time.sleep(0.5)
             summary = json.loads(fetch(f"http://127.0.0.1:{port}/monitoring/metrics/?window=5m"))
             text = fetch(f"http://127.0.0.1:{port}/monitoring/metrics/?format=prometheus").decode()
-            if summary["requests"]["total"] >= 20 and 'route="/products/n-plus-one/"' in text:
+            health = json.loads(fetch(f"http://127.0.0.1:{port}/monitoring/health/"))
+            service = health["checks"]["background_service"]["status"]
+            enough = summary["requests"]["total"] >= 20 and service == "ok"
+            if enough and 'route="/products/n-plus-one/"' in text:
                 break
         routes = {row["route"] for row in summary["routes"]}
         assert {"/products/", "/products/<int:pk>/"} <= routes
         assert summary["database"]["queries"] > 0
         assert summary["cache"]["hits"] + summary["cache"]["misses"] > 0
         assert 'route="/products/n-plus-one/"' in text
+        # The background service runs beside the site: its cycles keep the heartbeat fresh.
+        assert health["checks"]["background_service"]["status"] == "ok"
+        assert "\nmonitoring_service_last_cycle_timestamp_seconds " in text
+        alerts = json.loads(fetch(f"http://127.0.0.1:{port}/monitoring/alerts/"))
+        assert set(alerts) == {"active", "silences", "firing"}
         # Ctrl-C, as a terminal sends it: to the whole process group.
         os.killpg(demo.pid, signal.SIGINT)
         rest, _ = demo.communicate(timeout=60)
         assert demo.returncode == 130, output + rest
         assert "Sent " in rest and "Stopped." in rest
+        service_log = (REPO / ".venvs" / "demo" / "service.log").read_text()
+        assert "cycle (leader) in " in service_log
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGTERM)

@@ -246,3 +246,16 @@ def test_firing_alerts_and_the_outbox_are_gauges(monitored: Monitored) -> None:
     assert found[("monitoring_alert_notifications_failed", (("channel", "slack"),))] == 1
     assert found[("monitoring_alert_notification_oldest_pending_seconds", ())] > 0
     assert run_promtool("check", "metrics", stdin=text.encode()).returncode == 0
+
+
+def test_the_service_heartbeat_is_a_gauge(monitored: Monitored) -> None:
+    from django.test import Client
+
+    from monitoring import runtime
+
+    text = Client().get("/monitoring/metrics/?format=prometheus").content.decode()
+    assert "# TYPE monitoring_service_last_cycle_timestamp_seconds gauge" in text
+    assert "\nmonitoring_service_last_cycle_timestamp_seconds " not in text  # never ran
+    runtime.get_store().beat("run_monitoring", 1_800_000_000.5)
+    found = samples(Client().get("/monitoring/metrics/?format=prometheus").content.decode())
+    assert found[("monitoring_service_last_cycle_timestamp_seconds", ())] == 1_800_000_000.5

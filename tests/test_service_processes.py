@@ -65,10 +65,11 @@ class Site:
             timeout=60,
         )
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, *extra: str) -> subprocess.Popen[bytes]:
         log = open(self.tmp_path / f"copy-{len(self.copies)}.log", "wb")  # noqa: SIM115
+        command = ["run_monitoring", "--interval", str(INTERVAL), *extra]
         copy = subprocess.Popen(
-            [sys.executable, "-m", "django", "run_monitoring", "--interval", str(INTERVAL)],
+            [sys.executable, "-m", "django", *command],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -199,3 +200,35 @@ def test_sigterm_during_a_delivery_finishes_it_and_exits_0(
     assert site.lease()["expires_at"] == 0  # released for the next copy at once
     assert site.manage("run_monitoring", "--once").returncode == 0
     assert len(pagerduty.requests) == 1  # nothing delivered twice after the restart
+
+
+def test_the_service_answers_its_probes(site: Site) -> None:
+    import urllib.error
+    import urllib.request
+
+    from tests.servers import free_port
+
+    port = free_port()
+    copy = site.start("--probe-port", str(port), "--probe-host", "127.0.0.1")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    answers: dict[str, tuple[int, str]] = {}
+    for _ in range(100):  # bounded: the first cycle needs a moment
+        time.sleep(0.2)
+        for probe in ("healthz", "readyz"):
+            try:
+                with opener.open(f"http://127.0.0.1:{port}/{probe}/", timeout=2) as response:
+                    answers[probe] = (response.status, response.read().decode().strip())
+            except (urllib.error.URLError, ConnectionError) as exc:
+                answers[probe] = (getattr(exc, "code", 0), str(exc))
+        if answers["readyz"][0] == 200:
+            break
+    assert answers == {"healthz": (200, "ok"), "readyz": (200, "ok (leader)")}
+    busy = site.manage("run_monitoring", "--probe-port", str(port), "--probe-host", "127.0.0.1")
+    assert busy.returncode == 1
+    assert (
+        busy.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"CommandError: --probe-port {port}: cannot listen on 127.0.0.1")
+    )
+    copy.send_signal(signal.SIGTERM)
+    assert copy.wait(timeout=15) == 0

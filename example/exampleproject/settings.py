@@ -79,3 +79,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Monitoring's own log lines (one per background-service cycle, store outages, delivery
+# failures) on the console.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"monitoring": {"handlers": ["console"], "level": "INFO"}},
+}

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from monitoring import config, runtime
 from monitoring.leader import lease_for
+from monitoring.probes import ProbeServer
 from monitoring.service import Service, run_cycle
 
 
@@ -25,6 +26,14 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="Run one cycle and exit.")
         parser.add_argument(
             "--interval", type=float, help="Seconds between cycles (default: the setting)."
+        )
+        parser.add_argument(
+            "--probe-port",
+            type=int,
+            help="Answer /healthz/ and /readyz/ on this port (for Kubernetes probes).",
+        )
+        parser.add_argument(
+            "--probe-host", default="0.0.0.0", help="Address the probes listen on."
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -44,6 +53,21 @@ class Command(BaseCommand):
         service = Service(interval, store, lease)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: service.stop.set())
-        service.run()
+        probes = self._probes(service, options["probe_host"], options["probe_port"])
+        try:
+            service.run()
+        finally:
+            if probes is not None:
+                probes.stop()
         runtime.flush()
         sys.stdout.flush()
+
+    def _probes(self, service: Service, host: str, port: int | None) -> ProbeServer | None:
+        if port is None:
+            return None
+        try:
+            return ProbeServer(service, host, port).start()
+        except OSError as exc:
+            raise CommandError(
+                f"--probe-port {port}: cannot listen on {host}: {exc.strerror}"
+            ) from None
