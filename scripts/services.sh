@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the servers the test suite talks to run on 127.0.0.1: PostgreSQL, MariaDB,
-# Redis and memcached, plus Debian's promtool. Installs missing Debian packages when run as root.
+# Redis and memcached, plus Debian's promtool and systemd-analyze. Installs missing Debian
+# packages when run as root.
 # In CI (CI=true) anything that cannot be provided is a failure, never a skip.
 set -euo pipefail
 
@@ -34,6 +35,12 @@ ensure_promtool() {
   command -v promtool >/dev/null || apt_install prometheus
   # The package starts nothing here (no systemd), but stop a server it may have started.
   command -v promtool >/dev/null || die "promtool is missing"
+}
+
+ensure_systemd_analyze() {
+  # Verifies docs/deploy/monitoring.service; the package starts nothing in a container.
+  command -v systemd-analyze >/dev/null || apt_install systemd
+  command -v systemd-analyze >/dev/null || die "systemd-analyze is missing"
 }
 
 ensure_postgres() {
@@ -99,8 +106,9 @@ ensure_memcached() {
 }
 
 ensure_promtool
+ensure_systemd_analyze
 ensure_postgres
 ensure_mariadb
 ensure_redis
 ensure_memcached
-log "PostgreSQL, MariaDB, Redis, memcached and promtool are ready"
+log "PostgreSQL, MariaDB, Redis, memcached, promtool and systemd-analyze are ready"
