@@ -94,12 +94,8 @@ def leases(request: pytest.FixtureRequest) -> Iterator[tuple[BaseLease, BaseLeas
         yield DatabaseLease(10, "a"), DatabaseLease(10, "b")
         return
     client = redis_client()
-    prefix = redis_prefix()
-    try:
+    with redis_prefix() as prefix:
         yield RedisLease(client, prefix, 10, "a"), RedisLease(client, prefix, 10, "b")
-    finally:
-        for key in client.scan_iter(f"{prefix}*"):
-            client.delete(key)
 
 
 @pytest.mark.django_db
@@ -119,23 +115,20 @@ def test_one_holder_at_a_time_and_takeover_after_expiry() -> None:
 
 
 def test_redis_lease_expires_by_itself() -> None:
+    import time
+
     client = redis_client()
-    prefix = redis_prefix()
-    a = RedisLease(client, prefix, 0.3, "a")
-    b = RedisLease(client, prefix, 0.3, "b")
-    try:
+    with redis_prefix() as prefix:
+        a = RedisLease(client, prefix, 0.3, "a")
+        b = RedisLease(client, prefix, 0.3, "b")
         assert a.hold() and not b.hold()
         assert a.current()["holder"] == "a"
-        import time
-
+        assert client.get(f"{prefix}lease:run_monitoring") is not None
         time.sleep(0.4)
         assert b.hold() and b.token == a.token + 1  # type: ignore[operator]
         assert not a.renew()
         b.release()
         assert a.hold()
-    finally:
-        for key in client.scan_iter(f"{prefix}*"):
-            client.delete(key)
 
 
 def test_both_leases_release_to_the_other(leases: tuple[BaseLease, BaseLease]) -> None:

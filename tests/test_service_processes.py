@@ -4,6 +4,7 @@ and SIGTERM in the middle of a delivery. PagerDuty and Slack are receivers on 12
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.receivers import Receiver
+from tests.servers import REDIS_STORE_URL, redis_client, redis_prefix
 
 pytestmark = pytest.mark.slow
 
@@ -140,23 +142,34 @@ def actions(receiver: Receiver) -> list[str]:
     return [request.json()["event_action"] for request in receiver.requests]
 
 
+@pytest.mark.parametrize("store", ["database", "redis"])
 def test_two_copies_notify_each_transition_once(
-    site: Site, receivers: tuple[Receiver, Receiver]
+    site: Site, receivers: tuple[Receiver, Receiver], store: str
 ) -> None:
     pagerduty, slack = receivers
-    site.start()
-    site.start()
-    site.leader_pid()
-    site.driver("traffic", "40", "60")  # 40% errors
-    pagerduty.wait_for(1, timeout=30)
-    site.driver("traffic", "0", "4000")  # diluted to 1%: resolved
-    pagerduty.wait_for(2, timeout=30)
-    slack.wait_for(2, timeout=30)
-    time.sleep(4 * INTERVAL)  # more cycles of both copies: nothing more is sent
+    with contextlib.ExitStack() as stack:
+        if store == "redis":
+            # The store and the lease in Redis; the alert tables stay in the database.
+            prefix = stack.enter_context(redis_prefix())
+            site.env["MONITORING_STORE_URL"] = f"{REDIS_STORE_URL}?prefix={prefix}"
+        site.start()
+        site.start()
+        time.sleep(2 * INTERVAL)  # both copies are up, one of them leads
+        if store == "redis":
+            holder = redis_client().get(f"{prefix}lease:run_monitoring")
+            assert holder is not None and site.lease().get("holder", "") == ""
+        else:
+            assert site.lease()["holder"]
+        site.driver("traffic", "40", "60")  # 40% errors
+        pagerduty.wait_for(1, timeout=30)
+        site.driver("traffic", "0", "4000")  # diluted to 1%: resolved
+        pagerduty.wait_for(2, timeout=30)
+        slack.wait_for(2, timeout=30)
+        time.sleep(4 * INTERVAL)  # more cycles of both copies: nothing more is sent
+        assert site.stop_all() == [0, 0]
     assert actions(pagerduty) == ["trigger", "resolve"]
     assert len({r.json()["dedup_key"] for r in pagerduty.requests}) == 1
     assert [r.json()["text"].split()[0] for r in slack.requests] == ["FIRING", "RESOLVED"]
-    assert site.stop_all() == [0, 0]
 
 
 def test_the_leader_killed_mid_incident_is_replaced_and_the_alert_resolves_once(
