@@ -57,6 +57,15 @@ def _channel_checks(cfg: dict[str, Any]) -> list[CheckMessage]:
                 id="monitoring.E025",
             )
         )
+    if cfg["ALERT_ALERTMANAGER_ENABLED"] and not cfg["ALERT_ALERTMANAGER_URL"]:
+        messages.append(
+            Error(
+                "Alertmanager alerts are enabled but no Alertmanager URL is set.",
+                hint="Set the ALERT_ALERTMANAGER_URL environment variable (e.g. "
+                "http://alertmanager:9093), or ALERT_ALERTMANAGER_ENABLED=false.",
+                id="monitoring.E026",
+            )
+        )
     if cfg["ALERT_EMAIL_ENABLED"] and not cfg["ALERT_EMAIL_RECIPIENTS"]:
         messages.append(
             Warning(

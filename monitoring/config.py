@@ -106,6 +106,9 @@ DEFAULTS: dict[str, Any] = {
     "ALERT_WEBHOOK_ENABLED": False,
     # Receives Alertmanager's webhook payload (version 4), so existing receivers work.
     "ALERT_WEBHOOK_URL": None,
+    # Alerts posted to a Prometheus Alertmanager's API v2 (its base URL).
+    "ALERT_ALERTMANAGER_ENABLED": False,
+    "ALERT_ALERTMANAGER_URL": None,
     # Sender of alert emails (None: Django's DEFAULT_FROM_EMAIL).
     "ALERT_EMAIL_FROM": None,
     # Alert rules: {name: {field: value}}; a default rule's name overrides its fields
@@ -113,9 +116,9 @@ DEFAULTS: dict[str, Any] = {
     "ALERT_RULES": {},
     # Channels told about alerts of each severity (a rule's own "channels" wins).
     "ALERT_ROUTING": {
-        "critical": ["pagerduty", "slack", "email", "webhook"],
-        "warning": ["slack", "email", "webhook"],
-        "info": [],
+        "critical": ["pagerduty", "slack", "email", "webhook", "alertmanager"],
+        "warning": ["slack", "email", "webhook", "alertmanager"],
+        "info": ["alertmanager"],
     },
     # Channels: {name: {"CLASS": dotted path, "ENABLED": bool, option: value}}, merged over
     # the built-in email, slack, pagerduty and webhook channels.
@@ -174,6 +177,8 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "ALERT_WEBHOOK_ENABLED": ("ALERT_WEBHOOK_ENABLED", _bool),
     "ALERT_WEBHOOK_URL": ("ALERT_WEBHOOK_URL", _optional),
     "ALERT_EMAIL_FROM": ("ALERT_EMAIL_FROM", _optional),
+    "ALERT_ALERTMANAGER_ENABLED": ("ALERT_ALERTMANAGER_ENABLED", _bool),
+    "ALERT_ALERTMANAGER_URL": ("ALERT_ALERTMANAGER_URL", _optional),
     "MONITORING_SITE_URL": ("SITE_URL", _optional),
 }
 
@@ -417,6 +422,8 @@ VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "ALERT_WEBHOOK_ENABLED": ("monitoring.E013", _boolean),
     "ALERT_WEBHOOK_URL": ("monitoring.E014", _https_url),
     "ALERT_EMAIL_FROM": ("monitoring.E013", _optional_string),
+    "ALERT_ALERTMANAGER_ENABLED": ("monitoring.E013", _boolean),
+    "ALERT_ALERTMANAGER_URL": ("monitoring.E014", _https_url),
     "ALERT_RULES": ("monitoring.E022", _rule_table),
     "ALERT_ROUTING": ("monitoring.E023", _routing),
     "ALERT_CHANNELS": ("monitoring.E023", _channel_table),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the servers the test suite talks to run on 127.0.0.1: PostgreSQL, MariaDB,
-# Redis and memcached, plus Debian's promtool and systemd-analyze. Installs missing Debian
-# packages when run as root.
+# Redis and memcached, plus Debian's prometheus (and promtool), prometheus-alertmanager and
+# systemd-analyze. Installs missing Debian packages when run as root.
 # In CI (CI=true) anything that cannot be provided is a failure, never a skip.
 set -euo pipefail
 
@@ -35,6 +35,13 @@ ensure_promtool() {
   command -v promtool >/dev/null || apt_install prometheus
   # The package starts nothing here (no systemd), but stop a server it may have started.
   command -v promtool >/dev/null || die "promtool is missing"
+  command -v prometheus >/dev/null || die "prometheus is missing"
+}
+
+ensure_alertmanager() {
+  # Debian's Alertmanager, started by the tests themselves on 127.0.0.1.
+  command -v prometheus-alertmanager >/dev/null || apt_install prometheus-alertmanager
+  command -v prometheus-alertmanager >/dev/null || die "prometheus-alertmanager is missing"
 }
 
 ensure_systemd_analyze() {
@@ -107,8 +114,9 @@ ensure_memcached() {
 
 ensure_promtool
 ensure_systemd_analyze
+ensure_alertmanager
 ensure_postgres
 ensure_mariadb
 ensure_redis
 ensure_memcached
-log "PostgreSQL, MariaDB, Redis, memcached, promtool and systemd-analyze are ready"
+log "PostgreSQL, MariaDB, Redis, memcached, prometheus, promtool, prometheus-alertmanager and systemd-analyze are ready"

@@ -105,6 +105,8 @@ def test_a_bad_value_falls_back_to_the_default_and_is_reported() -> None:
         ({"ALERT_WEBHOOK_URL": "hooks/x"}, "monitoring.E014", "URL"),
         ({"SITE_URL": "shop.example.com"}, "monitoring.E014", "URL"),
         ({"ALERT_WEBHOOK_ENABLED": True}, "monitoring.E025", "URL"),
+        ({"ALERT_ALERTMANAGER_ENABLED": True}, "monitoring.E026", "Alertmanager URL"),
+        ({"ALERT_ALERTMANAGER_URL": "alertmanager:9093"}, "monitoring.E014", "URL"),
         ({"RETENTON_HOURS": 5}, "monitoring.W001", "unknown key"),
         ({"ALLOWED_IPS": ["0.0.0.0/0"], "TOKEN": "t"}, "monitoring.W003", "every address"),
         ({"ALERT_EMAIL_ENABLED": True}, "monitoring.W004", "recipients"),

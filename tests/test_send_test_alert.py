@@ -114,7 +114,7 @@ def test_disabled_and_unknown_channels(hooks: dict[str, Receiver]) -> None:
         )
         assert failure("teams") == (
             "teams: not sent: there is no channel called 'teams' "
-            "(known: email, pagerduty, slack, webhook)"
+            "(known: alertmanager, email, pagerduty, slack, webhook)"
         )
     assert hooks["slack"].requests == []
 

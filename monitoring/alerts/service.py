@@ -294,6 +294,7 @@ def build_message(
         host=host_name(),
         ended_at=now if kind == "resolved" else None,
         runbook_url=rule.runbook_url if rule else None,
+        cooldown_seconds=rule.cooldown if rule else None,
         dashboard_url=alerts_url(),
         annotations={"summary": summary(rule, state, value), "description": description},
     )

@@ -39,6 +39,11 @@ BUILTIN: dict[str, tuple[str, str, dict[str, str]]] = {
         "ALERT_WEBHOOK_ENABLED",
         {"URL": "ALERT_WEBHOOK_URL"},
     ),
+    "alertmanager": (
+        "monitoring.channels.alertmanager.AlertmanagerChannel",
+        "ALERT_ALERTMANAGER_ENABLED",
+        {"URL": "ALERT_ALERTMANAGER_URL"},
+    ),
 }
 
 

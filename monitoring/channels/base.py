@@ -28,6 +28,7 @@ class Message:
     already formatted in the metric's unit ("12.5%", "1.84 s"). ``labels`` always hold
     ``alertname`` and ``severity``, and ``route`` for alerts grouped by route.
     ``dedup_key`` is the same for every message of one alert (PagerDuty's ``dedup_key``).
+    ``cooldown_seconds`` is the alert's repeat interval (None: ``ALERT_COOLDOWN``).
     """
 
     rule: str
@@ -52,6 +53,7 @@ class Message:
     notification_id: int | None = None
     repeat: bool = False
     test: bool = False
+    cooldown_seconds: int | None = None
     annotations: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--channel",
             required=True,
-            help="slack, pagerduty, email, webhook, a channel of ALERT_CHANNELS, or all",
+            help="slack, pagerduty, email, webhook, alertmanager, another channel, or all",
         )
         parser.add_argument("--severity", default="info", choices=["critical", "warning", "info"])
 
