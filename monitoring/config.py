@@ -65,6 +65,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_EXCEPTION_TYPES": 100,
     # Slow queries kept per time bucket (the slowest win).
     "MAX_SLOW_QUERIES": 50,
+    # Statements with series of their own in the Prometheus exposition (the top ones by
+    # total time); the rest are summed as fingerprint="other", which keeps scrapes small.
+    "PROMETHEUS_TOP_FINGERPRINTS": 20,
     # Prometheus histogram bucket upper bounds.
     "REQUEST_DURATION_BUCKETS": [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
     "QUERY_DURATION_BUCKETS": [
@@ -401,6 +404,7 @@ VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "MAX_CACHE_PREFIXES": ("monitoring.E011", _positive_int),
     "MAX_EXCEPTION_TYPES": ("monitoring.E011", _positive_int),
     "MAX_SLOW_QUERIES": ("monitoring.E011", _positive_int),
+    "PROMETHEUS_TOP_FINGERPRINTS": ("monitoring.E011", _positive_int),
     "REQUEST_DURATION_BUCKETS": ("monitoring.E012", _buckets),
     "QUERY_DURATION_BUCKETS": ("monitoring.E012", _buckets),
     "QUERIES_PER_REQUEST_BUCKETS": ("monitoring.E012", _buckets),

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from . import health, runtime
+from . import config, health, runtime
 from .access import is_authorised
 from .alerts import queries as alert_queries
 from .alerts.gauges import alert_families
@@ -135,8 +135,10 @@ def metrics(request: HttpRequest) -> HttpResponse:
         if fmt == "json":
             return JsonResponse(summarise(store.read_window(seconds)))
         totals = store.read_totals()
-        # The fleet's health over the last 5 minutes (monitoring.dashboard.health_score).
-        score = health_score(store.read_window(min(300, store.retention_seconds)))
+        # The fleet's health over the last 5 minutes (monitoring.dashboard.health_score);
+        # the same window names the statements of the slow-query series (totals keep no SQL).
+        recent = store.read_window(min(300, store.retention_seconds))
+        score = health_score(recent)
         last_cycle = store.last_beat(health.SERVICE_NAME)
     extra = [
         *live_families(),
@@ -153,7 +155,13 @@ def metrics(request: HttpRequest) -> HttpResponse:
     except Exception as exc:
         # The alert tables cannot be read: the metrics are still worth scraping.
         report_internal_error("alerts", exc)
-    body, content_type = render(totals, extra, openmetrics_format=fmt == "openmetrics")
+    body, content_type = render(
+        totals,
+        extra,
+        openmetrics_format=fmt == "openmetrics",
+        statements=recent.data.statements,
+        top_fingerprints=config.get_config()["PROMETHEUS_TOP_FINGERPRINTS"],
+    )
     return HttpResponse(body, content_type=content_type)
 
 

@@ -85,6 +85,7 @@ def test_a_bad_value_falls_back_to_the_default_and_is_reported() -> None:
         ({"SLOW_QUERY_MS": -1}, "monitoring.E009", "positive"),
         ({"CACHE_KEY_PREFIX_FUNCTION": "no.such.function"}, "monitoring.E010", "imported"),
         ({"MAX_ROUTES": 0}, "monitoring.E011", "whole number"),
+        ({"PROMETHEUS_TOP_FINGERPRINTS": 0}, "monitoring.E011", "whole number"),
         ({"REQUEST_DURATION_BUCKETS": [1, 0.5]}, "monitoring.E012", "increasing"),
         ({"ALERT_EMAIL_ENABLED": "yes"}, "monitoring.E013", "True or False"),
         ({"SLACK_WEBHOOK_URL": "hooks.slack.com/x"}, "monitoring.E014", "URL"),
