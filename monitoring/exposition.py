@@ -192,6 +192,18 @@ def wants_openmetrics(accept: str) -> bool:
     return OPENMETRICS in accept
 
 
+def with_zero_connection_errors(totals: Bucket, aliases: Iterable[str]) -> Bucket:
+    """``totals`` with a 0 for every database alias and connection failure reason not seen.
+
+    A counter that appears for the first time shows no ``increase()`` in Prometheus, so
+    without these the first connection failure of a kind would never alert there.
+    """
+    for alias in aliases:
+        for reason in m.CONNECTION_ERROR_REASONS:
+            totals.counters.setdefault((m.DB_CONNECTION_ERRORS.name, (alias, reason)), 0.0)
+    return totals
+
+
 def render(
     totals: Bucket,
     extra: Iterable[Metric] = (),

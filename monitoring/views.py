@@ -9,6 +9,7 @@ from functools import lru_cache, wraps
 from importlib.resources import files
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -20,7 +21,7 @@ from .alerts import queries as alert_queries
 from .alerts.gauges import alert_families
 from .dashboard import dashboard as dashboard_document
 from .dashboard import health_score
-from .exposition import gauge, render, wants_openmetrics
+from .exposition import gauge, render, wants_openmetrics, with_zero_connection_errors
 from .params import (
     BadParameter,
     bounded_int,
@@ -155,8 +156,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
     except Exception as exc:
         # The alert tables cannot be read: the metrics are still worth scraping.
         report_internal_error("alerts", exc)
+    aliases = [a for a in settings.DATABASES if a not in config.get_config()["EXCLUDE_DATABASES"]]
     body, content_type = render(
-        totals,
+        with_zero_connection_errors(totals, aliases),
         extra,
         openmetrics_format=fmt == "openmetrics",
         statements=recent.data.statements,

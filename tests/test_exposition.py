@@ -259,3 +259,19 @@ def test_the_service_heartbeat_is_a_gauge(monitored: Monitored) -> None:
     runtime.get_store().beat("run_monitoring", 1_800_000_000.5)
     found = samples(Client().get("/monitoring/metrics/?format=prometheus").content.decode())
     assert found[("monitoring_service_last_cycle_timestamp_seconds", ())] == 1_800_000_000.5
+
+
+def test_connection_failures_start_at_zero_for_every_alias(monitored: Monitored) -> None:
+    # Prometheus sees no increase() when a counter first appears: the first failure of a
+    # kind would never alert there if its series only began with it.
+    from django.conf import settings
+    from django.test import Client
+
+    found = samples(Client().get("/monitoring/metrics/?format=prometheus").content.decode())
+    for alias in settings.DATABASES:
+        for reason in ("refused", "timeout", "pool_exhausted", "too_many", "other"):
+            key = (
+                "django_db_connection_errors_total",
+                (("alias", alias), ("reason", reason)),
+            )
+            assert found[key] == 0

@@ -74,6 +74,8 @@ DB_CONNECTION_ERRORS = Metric(
     "Failures to obtain a database connection: refused, timeout, pool_exhausted or other.",
     "django_db_connection_errors_total",
 )
+# Every reason a connection can fail for (recording/db.py classifies them).
+CONNECTION_ERROR_REASONS = ("refused", "timeout", "pool_exhausted", "too_many", "other")
 SLOW_QUERIES = Metric(
     "slow_queries",
     "counter",
