@@ -1,6 +1,6 @@
 """One step of alerting in a process of its own, for the crash and multi-copy tests:
 ``python -m tests.alert_driver migrate|enqueue|deliver SECONDS_AHEAD|traffic ERRORS GOOD|
-lease|rows``."""
+rows``."""
 
 from __future__ import annotations
 
@@ -46,10 +46,6 @@ def main(step: str, *args: str) -> None:
         traffic = Traffic().requests("/a/", int(args[0]), status=500)
         traffic.requests("/a/", int(args[1]))
         write_traffic(runtime.get_store(), traffic, time.time())
-    elif step == "lease":
-        from monitoring.models import ServiceLease
-
-        print(json.dumps(list(ServiceLease.objects.values("holder", "token", "expires_at"))))
     elif step == "rows":
         rows = Notification.objects.values("status", "attempts", "last_error")
         print(json.dumps(list(rows)))
