@@ -125,6 +125,27 @@ def _store_checks(cfg: dict[str, Any]) -> list[CheckMessage]:
     return []
 
 
+MIDDLEWARE_NAMES = (
+    "monitoring.django_monitoring.QueryMonitoringMiddleware",
+    "monitoring.django_monitoring.CacheMonitoringMiddleware",
+    "monitoring.django_monitoring.RequestTimingMiddleware",
+)
+
+
+def _middleware_checks() -> list[CheckMessage]:
+    if any(name in (settings.MIDDLEWARE or ()) for name in MIDDLEWARE_NAMES):
+        return []
+    return [
+        Warning(
+            "No monitoring middleware is in MIDDLEWARE: requests are not recorded (queries "
+            "and cache operations are, under the route <no-request>).",
+            hint="Add 'monitoring.django_monitoring.QueryMonitoringMiddleware' and "
+            "'monitoring.django_monitoring.CacheMonitoringMiddleware' to MIDDLEWARE.",
+            id="monitoring.W006",
+        )
+    ]
+
+
 def _alert_checks(cfg: dict[str, Any]) -> list[CheckMessage]:
     from .alerts.rules import rule_errors
     from .channels import channel_options
@@ -166,4 +187,5 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _access_checks(cfg)
     messages += _store_checks(cfg)
     messages += _alert_checks(cfg)
+    messages += _middleware_checks()
     return messages

@@ -169,3 +169,10 @@ def test_a_database_store_on_in_memory_sqlite_warns() -> None:
     assert "monitoring.W005" in ids(STORE_URL="database://")
     assert "monitoring.W005" not in ids(STORE_URL="database://pg")
     assert "monitoring.W005" not in ids(STORE_URL="memory://")
+
+
+def test_a_site_without_the_middleware_is_warned() -> None:
+    with override_settings(MIDDLEWARE=["django.middleware.common.CommonMiddleware"]):
+        found = {message.id: message for message in check_settings()}  # type: ignore[misc]
+    assert "QueryMonitoringMiddleware" in found["monitoring.W006"].hint
+    assert "monitoring.W006" not in ids()
