@@ -86,14 +86,12 @@ def _point(start: int, doc: Document) -> dict[str, Any]:
         elif name == m.FINGERPRINT_DURATION.name:
             queries += hist["c"]
     merged = durations.get("h", {}).get("all")
-    p95 = None
-    if merged is not None:
-        p95 = latency(codec.decode_histogram(merged))["p95_ms"]
+    timing = latency(None if merged is None else codec.decode_histogram(merged))
     return {
         "start": start,
         "requests": int(requests),
         "errors_5xx": int(errors),
-        "p95_ms": p95,
+        **timing,
         "queries": int(queries),
         "cache_hit_rate": ratio(hits, hits + misses),
     }
@@ -114,12 +112,28 @@ def _endpoints(window: Window) -> list[dict[str, Any]]:
             }
         )
     per_request = window.by(m.QUERIES_PER_REQUEST, "route")
+    cache_reads = _cache_reads_by_route(window)
     for row in rows:
         queries = per_request.get(str(row["route"]))
         row["queries_per_request"] = (
             ratio(queries.sum, queries.count) if isinstance(queries, Histogram) else None
         )
+        hits, misses = cache_reads.get(str(row["route"]), (0.0, 0.0))
+        row["cache_hit_rate"] = ratio(hits, hits + misses)
     return sorted(rows, key=lambda row: -row["requests"])
+
+
+def _cache_reads_by_route(window: Window) -> dict[str, tuple[float, float]]:
+    """(hits, misses) of the cache reads each route issued in the window."""
+    reads: dict[str, tuple[float, float]] = {}
+    for labels, count in window.series(m.CACHE_ROUTE_GETS):
+        hits, misses = reads.get(labels["route"], (0.0, 0.0))
+        if labels["result"] == "hit":
+            hits += count
+        else:
+            misses += count
+        reads[labels["route"]] = (hits, misses)
+    return reads
 
 
 def _hosts(window: Window) -> dict[str, dict[str, float]]:

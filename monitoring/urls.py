@@ -5,6 +5,9 @@ from . import views
 app_name = "monitoring"
 
 urlpatterns = [
+    # The page for people; at the include's root too, where a browser lands first.
+    path("", views.page, name="index"),
+    path("ui/", views.page, name="ui"),
     path("health/", views.health_view, name="health"),
     path("healthz/", views.healthz, name="healthz"),
     path("readyz/", views.readyz, name="readyz"),

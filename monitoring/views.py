@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from . import config, health, runtime
+from . import config, health, runtime, ui
 from .access import is_authorised
 from .alerts import queries as alert_queries
 from .alerts.gauges import alert_families
@@ -91,6 +91,16 @@ def protected(view: View) -> View:
             return JsonResponse({"error": exc.message}, status=503)
 
     return wrapper
+
+
+@never_cache
+@require_GET
+def page(request: HttpRequest) -> HttpResponse:
+    """The dashboard page for people (HTML). The unauthorised are sent to the admin login
+    (or answered 401) and see nothing of it."""
+    if not is_authorised(request):
+        return ui.refusal(request)
+    return ui.render_page(request)
 
 
 @never_cache

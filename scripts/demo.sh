@@ -4,6 +4,8 @@
 #   bash scripts/demo.sh
 #   PORT=8000          port on 127.0.0.1 to serve on
 #   DEMO_DURATION=N    stop by itself after N seconds (default: run until Ctrl-C)
+#   DEMO_PASSWORD=...  password of the demo's staff user "demo" (default: a random one,
+#                      made on the first run and kept in .venvs/demo/demo-password)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,11 +17,14 @@ PY="$VENV/bin/python"
 MANAGE=("$PY" "$REPO_ROOT/example/manage.py")
 SERVER_LOG="$VENV/gunicorn.log"
 SERVICE_LOG="$VENV/service.log"
+DEMO_USER="demo"
+PASSWORD_FILE="$VENV/demo-password"
 # The example's own settings, whatever the calling environment says.
 export DJANGO_SETTINGS_MODULE=exampleproject.settings
 SERVER_PID=""
 SERVICE_PID=""
 TRAFFIC_PID=""
+DEMO_PASS=""
 # The background service's cycle (and the health check's idea of "stale"), shorter than
 # production's 60 s so that the demo's alerts move quickly.
 export METRICS_COLLECTION_INTERVAL="${METRICS_COLLECTION_INTERVAL:-10}"
@@ -73,6 +78,41 @@ prepare_db() {
     log "Migrating and seeding example/db.sqlite3"
     "${MANAGE[@]}" migrate --noinput -v 0
     "${MANAGE[@]}" seed_shop
+}
+
+# The staff user who logs in to the dashboard and the admin: created when missing, and
+# given the password printed below (this database only ever serves the demo on loopback).
+ensure_demo_user() {
+    local password="${DEMO_PASSWORD:-}"
+    if [[ -z "$password" && -s "$PASSWORD_FILE" ]]; then
+        password="$(cat "$PASSWORD_FILE")"
+    fi
+    if [[ -z "$password" ]]; then
+        password="$("$PY" -c 'import secrets; print(secrets.token_urlsafe(12))')"
+        (umask 077 && printf '%s\n' "$password" > "$PASSWORD_FILE")
+    fi
+    DEMO_PASS="$password"
+    local state
+    # -v 0: Django 5.2's shell would otherwise report its automatic imports on stdout.
+    state="$(DEMO_USER="$DEMO_USER" DEMO_PASS="$password" "${MANAGE[@]}" shell -v 0 -c '
+import os
+from django.contrib.auth import get_user_model
+user = get_user_model().objects.filter(username=os.environ["DEMO_USER"]).first()
+if user is None:
+    print("missing")
+elif not user.check_password(os.environ["DEMO_PASS"]):
+    user.set_password(os.environ["DEMO_PASS"])
+    user.save(update_fields=["password"])
+    print("password set")
+else:
+    print("ok")
+' | tail -n 1)"
+    if [[ "$state" == "missing" ]]; then
+        log "Creating the staff user '$DEMO_USER' for the dashboard and the admin"
+        DJANGO_SUPERUSER_USERNAME="$DEMO_USER" DJANGO_SUPERUSER_PASSWORD="$password" \
+            DJANGO_SUPERUSER_EMAIL="demo@example.com" \
+            "${MANAGE[@]}" createsuperuser --noinput > /dev/null
+    fi
 }
 
 start_server() {
@@ -142,12 +182,14 @@ trap cleanup EXIT
 
 setup_venv
 prepare_db
+ensure_demo_user
 start_server
 start_service
 start_traffic
 cat <<EOT
 
   Example shop:  $SITE/
+  Dashboard: $SITE/monitoring/  (log in as $DEMO_USER / $DEMO_PASS)
   Metrics:       $SITE/monitoring/metrics/?format=prometheus
   Summary:       $SITE/monitoring/metrics/?window=5m
   Health:        $SITE/monitoring/health/

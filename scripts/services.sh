@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the servers the test suite talks to run on 127.0.0.1: PostgreSQL, MariaDB,
-# Redis and memcached, plus Debian's prometheus (and promtool), prometheus-alertmanager and
-# systemd-analyze. Installs missing Debian packages when run as root.
+# Redis and memcached, plus Debian's prometheus (and promtool), prometheus-alertmanager,
+# systemd-analyze and chromium. Installs missing Debian packages when run as root.
 # In CI (CI=true) anything that cannot be provided is a failure, never a skip.
 set -euo pipefail
 
@@ -42,6 +42,12 @@ ensure_alertmanager() {
   # Debian's Alertmanager, started by the tests themselves on 127.0.0.1.
   command -v prometheus-alertmanager >/dev/null || apt_install prometheus-alertmanager
   command -v prometheus-alertmanager >/dev/null || die "prometheus-alertmanager is missing"
+}
+
+ensure_chromium() {
+  # Debian's Chromium for the browser tests (driven by Playwright; no browser download).
+  command -v chromium >/dev/null || apt_install chromium fonts-liberation
+  command -v chromium >/dev/null || die "chromium is missing"
 }
 
 ensure_systemd_analyze() {
@@ -115,8 +121,9 @@ ensure_memcached() {
 ensure_promtool
 ensure_systemd_analyze
 ensure_alertmanager
+ensure_chromium
 ensure_postgres
 ensure_mariadb
 ensure_redis
 ensure_memcached
-log "PostgreSQL, MariaDB, Redis, memcached, prometheus, promtool, prometheus-alertmanager and systemd-analyze are ready"
+log "PostgreSQL, MariaDB, Redis, memcached, prometheus, promtool, prometheus-alertmanager, systemd-analyze and chromium are ready"

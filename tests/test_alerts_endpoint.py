@@ -106,6 +106,7 @@ def test_active_alerts_silences_and_firing_counts() -> None:
                 "evaluated_at": "2026-11-27T04:40:00Z",
                 "muted": "silence 1",
                 "silenced_by": [1],
+                "runbook_url": None,
             },
             {
                 "rule": "high_response_time",
@@ -121,6 +122,7 @@ def test_active_alerts_silences_and_firing_counts() -> None:
                 "evaluated_at": "2026-11-27T04:40:00Z",
                 "muted": None,
                 "silenced_by": [],
+                "runbook_url": None,
             },
         ],
         "silences": [
@@ -175,6 +177,34 @@ def test_only_silences_in_force_that_match_are_listed() -> None:
     body = get("/monitoring/alerts/")
     assert body["active"][0]["silenced_by"] == [everything.pk, this_route.pk]
     assert len(body["silences"]) == 4
+
+
+def test_each_alert_links_to_its_rules_runbook(settings: Any) -> None:
+    settings.MONITORING = {
+        **settings.MONITORING,
+        "ALERT_RULES": {
+            "high_error_rate": {"runbook_url": "https://wiki.example.com/runbooks/5xx"},
+            "checkout_errors": {
+                "metric": "error_rate",
+                "operator": ">",
+                "threshold": 0.01,
+                "window": "5m",
+                "severity": "critical",
+                "runbook_url": "https://wiki.example.com/checkout",
+            },
+        },
+    }
+    alert("high_error_rate", "firing", "critical", 30)
+    alert("checkout_errors", "firing", "critical", 20)
+    alert("high_response_time", "pending", "warning", 2)
+    alert("a_rule_since_removed", "pending", "warning", 1)
+    runbooks = {a["rule"]: a["runbook_url"] for a in get("/monitoring/alerts/")["active"]}
+    assert runbooks == {
+        "high_error_rate": "https://wiki.example.com/runbooks/5xx",
+        "checkout_errors": "https://wiki.example.com/checkout",
+        "high_response_time": None,  # a default rule without one
+        "a_rule_since_removed": None,
+    }
 
 
 def test_values_are_rounded_and_one_that_is_not_finite_is_null() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -122,3 +123,45 @@ def test_the_hosts_sampled_by_the_service(clock: Clock) -> None:
     assert set(hosts["web-1"]) == {"cpu", "memory", "disk", "load1", "site_processes"}
     assert 0 < hosts["web-1"]["memory"] <= 100
     assert hosts["web-2"] == {"cpu": 97.5}
+
+
+def test_points_carry_p50_p95_p99_and_routes_their_cache_hit_rate(
+    monitored: Monitored, clock: Clock
+) -> None:
+    store = MemoryStore(clock=clock)
+    bucket = window_of([0.01] * 50 + [0.5] * 45 + [3.0] * 5).data
+    bucket.start = int(clock.now) // 10 * 10 - 10
+    hits = (m.CACHE_ROUTE_GETS.name, ("/a/", "hit"))
+    misses = (m.CACHE_ROUTE_GETS.name, ("/a/", "miss"))
+    bucket.counters[hits], bucket.counters[misses] = 3, 1
+    store.write([bucket])
+    body = dashboard.dashboard(store, 300, [])
+    [point] = [p for p in body["series"]["points"] if p["requests"]]
+    assert point["p50_ms"] is not None and point["p99_ms"] is not None
+    assert point["p50_ms"] < point["p95_ms"] <= point["p99_ms"]
+    assert (point["p50_ms"], point["p95_ms"], point["p99_ms"]) == (
+        body["endpoints"][0]["p50_ms"],
+        body["endpoints"][0]["p95_ms"],
+        body["endpoints"][0]["p99_ms"],
+    )
+    assert body["endpoints"][0]["cache_hit_rate"] == 0.75
+
+
+def test_a_route_without_cache_reads_has_no_hit_rate(monitored: Monitored) -> None:
+    from django.core.cache import cache
+    from django.core.management import call_command
+
+    from shop.models import Product
+
+    call_command("seed_shop", stdout=io.StringIO())
+    cache.clear()
+    pk = Product.objects.order_by("pk").values_list("pk", flat=True).first()
+    for _ in range(4):  # a miss, then three hits
+        Client().get(f"/products/{pk}/cached/")
+    Client().get("/t/plain/")
+    body = Client().get("/monitoring/dashboard/").json()
+    routes = {row["route"]: row for row in body["endpoints"]}
+    assert routes["/products/<int:pk>/cached/"]["cache_hit_rate"] == 0.75
+    assert routes["/t/plain/"]["cache_hit_rate"] is None
+    point = next(p for p in body["series"]["points"] if p["requests"])
+    assert {"p50_ms", "p95_ms", "p99_ms"} <= set(point)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
 import signal
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -23,6 +26,49 @@ def fetch(url: str) -> bytes:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(url, timeout=5) as response:
         return bytes(response.read())
+
+
+def log_in(site: str, username: str, password: str) -> urllib.request.OpenerDirector:
+    """Log in through the admin's login form, as a browser does: a session of one's own."""
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+    )
+    with opener.open(f"{site}/admin/login/?next=/admin/", timeout=10) as response:
+        form = response.read().decode()
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+    assert csrf, form
+    fields = {
+        "csrfmiddlewaretoken": csrf.group(1),
+        "username": username,
+        "password": password,
+        "next": "/admin/",
+    }
+    request = urllib.request.Request(
+        f"{site}/admin/login/?next=/admin/",
+        data=urllib.parse.urlencode(fields).encode(),
+        headers={"Referer": f"{site}/admin/login/"},
+    )
+    with opener.open(request, timeout=10) as response:
+        assert response.url == f"{site}/admin/", response.url  # not back at the form
+        assert "Site administration" in response.read().decode()
+    return opener
+
+
+def check_dashboard(site: str, output: str) -> None:
+    """The printed dashboard line: its page answers, and its credentials log in."""
+    line = re.search(
+        rf"Dashboard: {re.escape(site)}/monitoring/  \(log in as (\w+) / (\S+)\)", output
+    )
+    assert line, output
+    # The demo keeps the default allowlist (loopback): this address sees the page at once.
+    page = fetch(f"{site}/monitoring/").decode()
+    assert "<h1>Monitoring dashboard</h1>" in page and "monitoring-config" in page
+    session = log_in(site, line.group(1), line.group(2))
+    with session.open(f"{site}/monitoring/ui/", timeout=10) as response:
+        assert response.status == 200
+        assert "Log out" in response.read().decode()  # the admin's header, logged in
+    assert b"uPlot" in fetch(f"{site}/static/monitoring/vendor/uplot/uPlot.iife.min.js")
 
 
 def test_demo_serves_the_shop_with_traffic_and_metrics() -> None:
@@ -50,6 +96,7 @@ def test_demo_serves_the_shop_with_traffic_and_metrics() -> None:
                 break
         output = "".join(lines)
         assert f"http://127.0.0.1:{port}/monitoring/metrics/?format=prometheus" in output, output
+        check_dashboard(f"http://127.0.0.1:{port}", output)
         summary: dict = {}
         text = ""
         for _ in range(80):  # the generator needs a moment, more on a busy machine; bounded

@@ -17,6 +17,7 @@ from django.db.models import Prefetch
 from django.utils import timezone as django_timezone
 
 from ..models import AlertEvent, AlertState, Notification, Silence
+from .rules import load_rules
 
 STATUS_ORDER = {"firing": 0, "pending": 1}
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -62,7 +63,9 @@ def _silence(silence: Silence) -> dict[str, Any]:
     }
 
 
-def _alert(state: AlertState, silences: list[Silence]) -> dict[str, Any]:
+def _alert(
+    state: AlertState, silences: list[Silence], runbooks: dict[str, str | None]
+) -> dict[str, Any]:
     return {
         "rule": state.rule,
         "route": state.route or None,
@@ -79,15 +82,24 @@ def _alert(state: AlertState, silences: list[Silence]) -> dict[str, Any]:
         "silenced_by": [
             s.id for s in silences if s.matches(state.rule, state.route, state.severity)
         ],
+        "runbook_url": runbooks.get(state.rule),
     }
+
+
+def _runbooks() -> dict[str, str | None]:
+    """Each configured rule's runbook, by name: the alert rows do not keep it, and the rule's
+    current setting is the one worth following."""
+    return {rule.name: rule.runbook_url for rule in load_rules()}
 
 
 def active_alerts(now: datetime | None = None) -> list[dict[str, Any]]:
     """Every pending or firing alert: firing first, then by severity, the oldest first.
 
-    ``silenced_by`` lists the ids of the silences that cover the alert at ``now``.
+    ``silenced_by`` lists the ids of the silences that cover the alert at ``now``;
+    ``runbook_url`` is its rule's (None for a rule no longer configured).
     """
     silences = silences_in_force(now)
+    runbooks = _runbooks()
     states = sorted(
         AlertState.objects.all(),
         key=lambda s: (
@@ -98,7 +110,7 @@ def active_alerts(now: datetime | None = None) -> list[dict[str, Any]]:
             s.route,
         ),
     )
-    return [_alert(state, silences) for state in states]
+    return [_alert(state, silences, runbooks) for state in states]
 
 
 def active_silences(now: datetime | None = None) -> list[dict[str, Any]]:
