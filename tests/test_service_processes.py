@@ -93,6 +93,16 @@ class Site:
                 return {}
         return dict(zip(("holder", "token", "expires_at"), row, strict=True)) if row else {}
 
+    def wait_until_sent(self, channel: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        query = "SELECT count(*) FROM monitoring_notification WHERE channel = ? AND status = ?"
+        while time.monotonic() < deadline:
+            with contextlib.closing(sqlite3.connect(self.env["FLEET_SQLITE"], timeout=10)) as db:
+                if db.execute(query, (channel, "sent")).fetchone()[0]:
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"no {channel} notification was marked sent")
+
     def leader_pid(self, timeout: float = 30.0) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -193,6 +203,9 @@ def test_the_leader_killed_mid_incident_is_replaced_and_the_alert_resolves_once(
     second = site.start()
     site.driver("traffic", "40", "60")
     pagerduty.wait_for(1, timeout=30)
+    # Killed once the trigger is marked sent (a kill between sending and marking is the
+    # crash test of test_alert_delivery_processes.py: the row waits for its claim to lapse).
+    site.wait_until_sent("pagerduty")
     token = site.lease()["token"]
     first.send_signal(signal.SIGKILL)
     killed = time.time()

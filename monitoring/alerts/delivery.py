@@ -38,7 +38,7 @@ logger = logging.getLogger("monitoring.alerts")
 BACKOFF_BASE = 10.0  # seconds before the first retry (before jitter)
 BACKOFF_CAP = 600.0  # the longest wait between two attempts
 RETRY_AFTER_CAP = 3600.0
-CLAIM_GRACE = 60.0  # seconds a claim outlives the channel's timeout
+CLAIM_GRACE = 30.0  # seconds a claim outlives the channel's timeout
 
 Fence = Callable[[], bool]
 
@@ -67,22 +67,33 @@ def backoff(attempts: int, retry_after: float | None = None) -> float:
 
 
 class _Spacing:
-    """The last send time per destination, shared by every deliverer of this process."""
+    """When the last send to each destination ended, shared by every deliverer of this
+    process. The next send starts ``min_interval`` after the previous one ended, so that
+    two messages never reach the other side closer together than that, however long the
+    connection took."""
 
     lock = threading.Lock()
     last: dict[tuple[str, str], float] = {}
+
+    @staticmethod
+    def _key(channel: Channel) -> tuple[str, str]:
+        return (type(channel).__qualname__, channel.destination)
 
     @classmethod
     def wait(cls, channel: Channel) -> None:
         if channel.min_interval <= 0:
             return
-        key = (type(channel).__qualname__, channel.destination)
         with cls.lock:
-            ready = cls.last.get(key, 0.0) + channel.min_interval
-            pause = ready - time.monotonic()
-            cls.last[key] = max(time.monotonic(), ready)
+            pause = cls.last.get(cls._key(channel), -1e9) + channel.min_interval
+        pause -= time.monotonic()
         if pause > 0:
             time.sleep(pause)
+
+    @classmethod
+    def done(cls, channel: Channel) -> None:
+        if channel.min_interval > 0:
+            with cls.lock:
+                cls.last[cls._key(channel)] = time.monotonic()
 
 
 def deliver_notifications(
@@ -191,11 +202,14 @@ def _deliver(db: str, row: Notification, now: float, report: DeliveryReport) -> 
     try:
         channel.send(message)
     except DeliveryError as exc:
+        _Spacing.done(channel)
         return _failed(db, row, now, exc, report)
     except Exception as exc:
+        _Spacing.done(channel)
         # A channel's own bug: retried like a transient failure, and logged with its trace.
         logger.exception("Channel %s raised while sending notification %s", row.channel, row.id)
         return _failed(db, row, now, DeliveryError(type(exc).__name__, retry=True), report)
+    _Spacing.done(channel)
     _finish(db, row, "sent", "", sent_at=now)
     report.count("sent", row.channel)
     return True
