@@ -1,9 +1,11 @@
 """The admin of alerting: active alerts, their history and notifications (read-only, since
-the background service owns them), and silences, which people add and end here."""
+the background service owns them), and silences, which people add and end here; and the
+recorded baselines (read-only: ``manage.py record_baseline`` writes them)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,8 +17,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from .alerts.measures import format_value
 from .alerts.queries import expire_silence
-from .models import AlertEvent, AlertState, Notification, Silence
+from .baselines import active_name
+from .models import AlertEvent, AlertState, Baseline, BaselineRoute, Notification, Silence
+from .report import span
 
 DEFAULT_SILENCE = timedelta(hours=2)
 
@@ -181,3 +186,67 @@ class SilenceAdmin(admin.ModelAdmin):
         for pk in running:
             expire_silence(pk, now=now)
         self.message_user(request, f"{len(running)} silence(s) ended.")
+
+
+def _figure(name: str, unit: str) -> Callable[[Any, Any], str]:
+    def show(self: Any, obj: Any) -> str:
+        return format_value(unit, getattr(obj, name))
+
+    return admin.display(description=name.replace("_", " "), ordering=name)(show)
+
+
+class FiguresShown:
+    """A baseline's figures as people read them (85 ms, 12.5%, 3.2/s), not raw floats."""
+
+    requests_shown = _figure("requests", "count")
+    request_rate_shown = _figure("request_rate", "per_second")
+    p50_shown = _figure("p50", "seconds")
+    p95_shown = _figure("p95", "seconds")
+    p99_shown = _figure("p99", "seconds")
+    queries_per_request_shown = _figure("queries_per_request", "number")
+    error_rate_shown = _figure("error_rate", "ratio")
+    cache_hit_rate_shown = _figure("cache_hit_rate", "ratio")
+
+
+FIGURES = tuple(name for name in vars(FiguresShown) if name.endswith("_shown"))
+ROUTE_FIELDS = ("route", *FIGURES)
+BASELINE_FIELDS = ("name", "window", "recorded_at", "active", *FIGURES)
+
+
+class BaselineRouteInline(FiguresShown, admin.TabularInline):
+    """Each route's figures in the baseline."""
+
+    model = BaselineRoute
+    fields = ROUTE_FIELDS
+    readonly_fields = ROUTE_FIELDS
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Baseline)
+class BaselineAdmin(FiguresShown, ReadOnlyAdmin):
+    """Recorded baselines, the active one marked, each route's figures below. They can be
+    deleted here (one no longer wanted); ``manage.py record_baseline`` records them."""
+
+    list_display = ["name", "window", "recorded_at", "active", *FIGURES]
+    search_fields = ["name"]
+    fields = BASELINE_FIELDS
+    readonly_fields = BASELINE_FIELDS
+    inlines = [BaselineRouteInline]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return admin.ModelAdmin.has_delete_permission(self, request, obj)
+
+    @admin.display(description="window")
+    def window(self, obj: Baseline) -> str:
+        return span(obj.window_seconds)
+
+    @admin.display(boolean=True, description="active")
+    def active(self, obj: Baseline) -> bool:
+        return obj.name == active_name()

@@ -22,6 +22,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from .params import parse_duration
+
 DEFAULTS: dict[str, Any] = {
     # Where aggregated metrics live: database://[ALIAS] (the site's database, the default),
     # redis://host:port/db (many hosts), memory:// (one process: tests, development).
@@ -139,7 +141,17 @@ DEFAULTS: dict[str, Any] = {
     "SITE_PROCESS_PATTERN": r"gunicorn|uvicorn|uwsgi|daphne|hypercorn|runserver",
     # The site's base URL (https://shop.example.com), for links in notifications.
     "SITE_URL": None,
+    # The baseline (manage.py record_baseline) that the performance_regression rule
+    # compares with; None: the most recently recorded one.
+    "ACTIVE_BASELINE": None,
+    # The performance report (manage.py monitoring_report) emailed by run_monitoring to
+    # ALERT_EMAIL_RECIPIENTS: None (never), "daily" or "weekly".
+    "REPORT_SCHEDULE": None,
+    # How far back the scheduled report looks ("24h", "7d"; None: the schedule's period).
+    "REPORT_PERIOD": None,
 }
+
+REPORT_SCHEDULES = {"daily": 86400, "weekly": 7 * 86400}
 
 STORE_SCHEMES = ("database", "redis", "rediss", "memory")
 
@@ -183,6 +195,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "ALERT_ALERTMANAGER_ENABLED": ("ALERT_ALERTMANAGER_ENABLED", _bool),
     "ALERT_ALERTMANAGER_URL": ("ALERT_ALERTMANAGER_URL", _optional),
     "MONITORING_SITE_URL": ("SITE_URL", _optional),
+    "MONITORING_ACTIVE_BASELINE": ("ACTIVE_BASELINE", _optional),
 }
 
 
@@ -380,6 +393,29 @@ def _channel_table(value: Any) -> str | None:
     return None
 
 
+def _schedule(value: Any) -> str | None:
+    if value is None or value in REPORT_SCHEDULES:
+        return None
+    return f"must be None or one of {', '.join(map(repr, REPORT_SCHEDULES))}"
+
+
+def _period(value: Any) -> str | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 60):
+        return None
+    try:
+        if isinstance(value, str) and parse_duration(value) >= 60:
+            return None
+    except ValueError:
+        pass
+    return 'must be None, a duration of at least a minute ("24h", "7d") or seconds'
+
+
+def _baseline_name(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and 0 < len(value) <= 100):
+        return None
+    return "must be None or a baseline's name (up to 100 characters)"
+
+
 # Config key -> (check id, validator returning an error text or None).
 VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "STORE_URL": ("monitoring.E002", _store_url),
@@ -437,6 +473,9 @@ VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "ALERT_HISTORY_RETENTION_DAYS": ("monitoring.E024", _positive_number),
     "SITE_URL": ("monitoring.E014", _https_url),
     "SITE_PROCESS_PATTERN": ("monitoring.E007", _regex),
+    "REPORT_SCHEDULE": ("monitoring.E027", _schedule),
+    "REPORT_PERIOD": ("monitoring.E028", _period),
+    "ACTIVE_BASELINE": ("monitoring.E029", _baseline_name),
 }
 
 UNPARSABLE_ENV = "monitoring.E016"

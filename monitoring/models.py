@@ -211,3 +211,59 @@ class ServiceLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder or 'no one'}"
+
+
+# Baselines: a recorded reference of each route's performance, compared with the present.
+
+
+class BaselineFigures(models.Model):
+    """The figures a baseline keeps, for the whole site or one route (durations in seconds;
+    a figure with no data, such as a hit rate without cache reads, is null)."""
+
+    requests = models.PositiveBigIntegerField()
+    request_rate = models.FloatField(help_text="Requests per second over the window.")
+    error_rate = models.FloatField(null=True, blank=True, help_text="5xx responses / requests.")
+    p50 = models.FloatField(null=True, blank=True, help_text="Median latency, seconds.")
+    p95 = models.FloatField(null=True, blank=True, help_text="95th percentile, seconds.")
+    p99 = models.FloatField(null=True, blank=True, help_text="99th percentile, seconds.")
+    queries_per_request = models.FloatField(null=True, blank=True)
+    cache_hit_rate = models.FloatField(null=True, blank=True, help_text="Hits / cache reads.")
+
+    class Meta:
+        abstract = True
+
+
+class Baseline(BaselineFigures):
+    """The site's performance over a window, recorded by ``manage.py record_baseline``.
+
+    The figures on this row are the whole site's; :class:`BaselineRoute` rows hold each
+    route's. The active baseline (``ACTIVE_BASELINE``, else the latest) is what the
+    ``performance_regression`` rule compares with.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    window_seconds = models.PositiveIntegerField(help_text="Length of the recorded window.")
+    recorded_at = models.DateTimeField(help_text="End of the recorded window.")
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BaselineRoute(BaselineFigures):
+    """One route's figures in a :class:`Baseline`."""
+
+    baseline = models.ForeignKey(Baseline, on_delete=models.CASCADE, related_name="routes")
+    route = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["baseline", "route"], name="monitoring_baseline_route")
+        ]
+        ordering = ["route"]
+        verbose_name = "baseline route"
+
+    def __str__(self) -> str:
+        return f"{self.route} in {self.baseline_id}"

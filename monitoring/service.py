@@ -1,7 +1,8 @@
 """The background service: every copy samples its host; the copy holding the lease
-(``monitoring.leader``) also evaluates the alert rules, delivers the outbox and removes
-expired data. Each step is a function; a step that fails is logged and the next steps (and
-cycles) go on. A stop request (SIGTERM) lets the current step finish, then ends the cycle.
+(``monitoring.leader``) also evaluates the alert rules, delivers the outbox, removes
+expired data and, when ``REPORT_SCHEDULE`` is set, emails the performance report. Each step
+is a function; a step that fails is logged and the next steps (and cycles) go on. A stop
+request (SIGTERM) lets the current step finish, then ends the cycle.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from .models import AlertEvent, Silence
 from .recording import metrics as m
 from .recording.aggregate import Bucket
 from .recording.context import muted
+from .report import NoRecipients, email_report, render_report, report_period, span
 from .stores.base import BaseStore
 from .system import host_sample
 
 logger = logging.getLogger("monitoring.service")
+REPORT_BEAT = "monitoring_report"  # the store's record of the last scheduled report
 
 
 @dataclass
@@ -90,6 +93,26 @@ def purge_step(store: BaseStore, now: float) -> str:
     return f"{events} history entries, {notifications} notifications, {silences} silences"
 
 
+def report_step(store: BaseStore, now: float, fence: Fence | None = None) -> str:
+    """Email the performance report once per ``REPORT_SCHEDULE`` period (the first at the
+    first cycle); the last sending is the store's ``monitoring_report`` beat."""
+    cfg = config.get_config()
+    every = config.REPORT_SCHEDULES[cfg["REPORT_SCHEDULE"]]
+    last = store.last_beat(REPORT_BEAT)
+    if last is not None and now - last < every:
+        return f"next in {span(last + every - now)}"
+    if fence is not None and not fence():
+        raise NotLeading
+    period = report_period(cfg)
+    try:
+        sent = email_report(render_report(store, period, now), period, now)
+    except NoRecipients as exc:
+        logger.warning("The scheduled performance report is due: %s", exc)
+        return f"not sent: {exc}"
+    store.beat(REPORT_BEAT, now)
+    return f"emailed to {sent}"
+
+
 def _leads(lease: BaseLease | None, now: float, report: CycleReport) -> bool:
     if lease is None:
         return True
@@ -130,6 +153,8 @@ def run_cycle(
             ("delivery", lambda: deliver_step(now, fence)),
             ("cleanup", lambda: purge_step(store, now)),
         ]
+        if config.get_config()["REPORT_SCHEDULE"]:
+            steps.append(("report", lambda: report_step(store, now, fence)))
     for name, step in steps:
         if stop.is_set():
             break

@@ -9,6 +9,8 @@ import pytest
 from monitoring.alerts.dispatch import plan_notifications
 from monitoring.alerts.engine import State, evaluate_rules
 from monitoring.alerts.rules import DEFAULT_RULES, Rule, build_rule
+from monitoring.baselines import RecordedBaseline, measure_window
+from monitoring.window import Window
 from tests.alerting import QUIET, Traffic, rule, run, states_after
 
 ERRORS = Traffic().requests("/a/", 90).requests("/a/", 10, status=500).window()  # 10 %
@@ -120,15 +122,27 @@ BREACHES = {
         Traffic().requests("/a/", 12, queries=60).window(),
         Traffic().requests("/a/", 12, queries=40).window(),
     ),
+    # Against a baseline of /a/ at 50 ms (below): p95 over 1.5x it.
+    "performance_regression": (
+        Traffic().requests("/a/", 60, seconds=0.2).window(),
+        Traffic().requests("/a/", 60, seconds=0.07).window(),
+    ),
 }
+BASELINE = RecordedBaseline("before", 86400, 0.0, *measure_window(QUIET))
 
 
 @pytest.mark.parametrize("name", [r.name for r in DEFAULT_RULES])
 def test_each_default_rule_fires_on_a_breach_only(name: str) -> None:
     immediate = replace(rule(name), for_seconds=0)
     breach, fine = BREACHES[name]
-    assert [t.to_state for t in run([immediate], breach).transitions] == ["firing"]
-    assert run([immediate], fine).transitions == []
+
+    def fired(window: Window) -> list[str]:
+        snapshot = {immediate.window: window}
+        transitions = evaluate_rules([immediate], snapshot, {}, 1000.0, BASELINE).transitions
+        return [t.to_state for t in transitions]
+
+    assert fired(breach) == ["firing"]
+    assert fired(fine) == []
 
 
 @dataclass

@@ -14,7 +14,7 @@ def rules_with(table: dict) -> list[Rule]:
         return load_rules()
 
 
-def test_the_seven_defaults() -> None:
+def test_the_eight_defaults() -> None:
     table = {
         r.name: (r.severity, r.metric, r.operator, r.threshold, r.window) for r in DEFAULT_RULES
     }
@@ -26,6 +26,7 @@ def test_the_seven_defaults() -> None:
         "slow_database_queries": ("warning", "query_duration_p95", ">", 0.1, 300),
         "low_cache_hit_rate": ("warning", "cache_hit_rate", "<", 0.5, 300),
         "high_query_count": ("warning", "queries_per_request", ">", 50, 300),
+        "performance_regression": ("warning", "p95_vs_baseline", ">", 1.5, 900),
     }
     assert [r.name for r in load_rules()] == [r.name for r in DEFAULT_RULES]
 

@@ -108,6 +108,10 @@ def test_a_bad_value_falls_back_to_the_default_and_is_reported() -> None:
         ({"ALERT_WEBHOOK_ENABLED": True}, "monitoring.E025", "URL"),
         ({"ALERT_ALERTMANAGER_ENABLED": True}, "monitoring.E026", "Alertmanager URL"),
         ({"ALERT_ALERTMANAGER_URL": "alertmanager:9093"}, "monitoring.E014", "URL"),
+        ({"REPORT_SCHEDULE": "hourly"}, "monitoring.E027", "'daily', 'weekly'"),
+        ({"REPORT_PERIOD": "a week"}, "monitoring.E028", '("24h", "7d")'),
+        ({"REPORT_PERIOD": 30}, "monitoring.E028", "at least a minute"),
+        ({"ACTIVE_BASELINE": ""}, "monitoring.E029", "baseline's name"),
         ({"RETENTON_HOURS": 5}, "monitoring.W001", "unknown key"),
         ({"ALLOWED_IPS": ["0.0.0.0/0"], "TOKEN": "t"}, "monitoring.W003", "every address"),
         ({"ALERT_EMAIL_ENABLED": True}, "monitoring.W004", "recipients"),
@@ -150,6 +154,15 @@ def test_valid_settings_pass_every_check() -> None:
         CACHE_KEY_PREFIX_FUNCTION="monitoring.recording.aggregator.default_key_prefix",
     )
     assert found == {}
+
+
+def test_report_and_baseline_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITORING_ACTIVE_BASELINE", "release-41")
+    found = ids(STORE_URL="memory://", REPORT_SCHEDULE="weekly", REPORT_PERIOD="3d", TOKEN="t")
+    assert found == {}
+    assert config.get_config()["ACTIVE_BASELINE"] == "release-41"
+    with override_settings(MONITORING={"REPORT_PERIOD": 86400}):
+        assert config.get_config()["REPORT_PERIOD"] == 86400
 
 
 def test_secrets_do_not_appear_in_check_messages() -> None:

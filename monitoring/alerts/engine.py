@@ -9,16 +9,23 @@ Lifecycle of one alert (one rule, or one rule and route when the rule groups by 
 A rule with ``for`` 0 goes from ok straight to firing. A reading with fewer samples than
 the rule's ``min_samples`` is not a breach (as its Prometheus export, which drops such
 series). An alert whose rule is gone or switched off resolves.
+
+Rules on a measure versus the baseline (``performance_regression``) read the baseline the
+caller passes in, as data; without one they have no value, so they never fire.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from ..window import Window
-from .measures import MEASURES, Reading, routes
+from .measures import MEASURES, Reading, read_measure, routes
 from .rules import Rule
+
+if TYPE_CHECKING:
+    from ..baselines import RecordedBaseline
 
 Key = tuple[str, str]  # (rule name, route); route "" for a rule over the whole site
 
@@ -68,7 +75,12 @@ class Evaluation:
     transitions: list[Transition] = field(default_factory=list)
 
 
-def readings(rule: Rule, window: Window, known_routes: Iterable[str] = ()) -> dict[str, Reading]:
+def readings(
+    rule: Rule,
+    window: Window,
+    known_routes: Iterable[str] = (),
+    baseline: RecordedBaseline | None = None,
+) -> dict[str, Reading]:
     """The rule's readings by route ("" for the whole site).
 
     ``known_routes`` are routes with a live alert: read even when they had no traffic, so
@@ -76,11 +88,11 @@ def readings(rule: Rule, window: Window, known_routes: Iterable[str] = ()) -> di
     """
     measure = MEASURES[rule.metric]
     if rule.route is not None:
-        return {rule.route: measure.read(window, rule.route)}
+        return {rule.route: read_measure(measure, window, rule.route, baseline)}
     if not rule.group_by_route:
-        return {"": measure.read(window, None)}
+        return {"": read_measure(measure, window, None, baseline)}
     wanted = set(routes(window)) | set(known_routes)
-    return {route: measure.read(window, route) for route in sorted(wanted)}
+    return {route: read_measure(measure, window, route, baseline) for route in sorted(wanted)}
 
 
 def _step(
@@ -104,15 +116,18 @@ def evaluate_rules(
     snapshot: Mapping[int, Window],
     previous: Mapping[Key, State],
     now: float,
+    baseline: RecordedBaseline | None = None,
 ) -> Evaluation:
     """Evaluate every rule on the snapshot (windows by their length in seconds).
 
-    ``snapshot`` must hold a window for each rule's ``window``.
+    ``snapshot`` must hold a window for each rule's ``window``. ``baseline`` is what rules
+    on a measure versus the baseline compare with (None: they never fire).
     """
     result = Evaluation()
     for rule in rules:
         live = [route for (name, route) in previous if name == rule.name]
-        for route, reading in readings(rule, snapshot[rule.window], live).items():
+        window = snapshot[rule.window]
+        for route, reading in readings(rule, window, live, baseline).items():
             before = previous.get((rule.name, route))
             after = _step(rule, route, reading, before, now)
             if after is not None:

@@ -4,27 +4,56 @@ A measure is computed for the whole site, or for one route when the rule groups 
 The sample size is what ``min_samples`` is compared with (requests for rates and latency,
 statements for query latency, reads for the cache hit rate); measures that are counts have
 no minimum of their own.
+
+A measure *versus the baseline* (``p95_vs_baseline``) is the ratio of a figure now to the
+same figure in the active baseline (``monitoring.baselines``), which the caller passes in:
+without a baseline, or for a route the baseline does not have, there is no value.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..recording import metrics as m
 from ..summary import request_counts
 from ..window import Window
 
+if TYPE_CHECKING:
+    from ..baselines import RecordedBaseline
+
 Reading = tuple[float | None, float]  # (value, samples)
+
+
+@dataclass(frozen=True)
+class Versus:
+    """The baseline figure a measure is compared with (an attribute of ``Figures``)."""
+
+    figure: str
+    label: str  # as people say it: "p95"
+    unit: str  # the figure's own unit
+    # A figure below this counts as this, on either side: below it changes are noise (a
+    # 1 ms page taking 2 ms is no regression), and a route that made no queries and now
+    # makes 40 reads 40x, not infinitely worse.
+    floor: float
+
+    def ratio(self, now: float | None, before: float | None) -> float | None:
+        """``now`` as a multiple of ``before`` (None when either is missing)."""
+        if now is None or before is None:
+            return None
+        return max(now, self.floor) / max(before, self.floor)
 
 
 @dataclass(frozen=True)
 class Measure:
     name: str
-    unit: str  # ratio, seconds, count, per_second, number, score
+    unit: str  # ratio, seconds, count, per_second, number, score, factor
     by_route: bool
+    # For a measure versus the baseline, the figure now (see read_measure for the ratio).
     read: Callable[[Window, str | None], Reading]
     help: str
+    versus: Versus | None = None
 
 
 def _match(route: str | None) -> dict[str, str]:
@@ -134,8 +163,42 @@ MEASURES: dict[str, Measure] = {
         ),
         Measure("cache_hit_rate", "ratio", True, _cache_hit_rate, "cache hits / cache reads"),
         Measure("health_score", "score", False, _health_score, "health score, 0-100"),
+        Measure(
+            "p95_vs_baseline",
+            "factor",
+            True,
+            _request_quantile(0.95),
+            "p95 latency / the active baseline's",
+            Versus("p95", "p95", "seconds", 0.01),
+        ),
+        Measure(
+            "queries_per_request_vs_baseline",
+            "factor",
+            True,
+            _queries_per_request,
+            "queries per request / the active baseline's",
+            Versus("queries_per_request", "queries per request", "number", 1.0),
+        ),
     )
 }
+
+
+def read_measure(
+    measure: Measure,
+    window: Window,
+    route: str | None,
+    baseline: RecordedBaseline | None = None,
+) -> Reading:
+    """The measure's reading; for a measure versus the baseline, the ratio of now to the
+    baseline, whose samples are the fewer requests of the two (both must be enough)."""
+    value, samples = measure.read(window, route)
+    if measure.versus is None:
+        return value, samples
+    figures = baseline.figures(route) if baseline is not None else None
+    if figures is None:
+        return None, 0
+    before = getattr(figures, measure.versus.figure)
+    return measure.versus.ratio(value, before), min(samples, figures.requests)
 
 
 def routes(window: Window) -> list[str]:
@@ -155,4 +218,6 @@ def format_value(unit: str, value: float | None) -> str:
         return f"{value:.3g}/s"
     if unit in ("count", "score"):
         return f"{value:.0f}"
+    if unit == "factor":
+        return f"{value:.3g}x"
     return f"{value:.3g}"

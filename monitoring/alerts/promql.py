@@ -150,6 +150,10 @@ def _health_score(scope: _Scope) -> _Query:
     return _Query(f"min({HEALTH_SCORE})", scope.increase(_name(m.REQUESTS)), "score")
 
 
+def _baseline(scope: _Scope) -> _Query:
+    raise Unexportable(scope.rule, "compares with a baseline recorded in the database")
+
+
 _5XX = 'status=~"5.*"'  # as the engine: a status starting with 5
 # The histograms percentile rules read, by the prefix of the metric name.
 PERCENTILES = {"request_duration": m.REQUEST_DURATION, "query_duration": m.QUERY_DURATION}
@@ -171,6 +175,8 @@ QUERIES: dict[str, Builder] = {
     "queries_per_request": _mean(m.QUERIES_PER_REQUEST),
     "cache_hit_rate": _ratio(m.CACHE_GETS, 'result="hit"'),
     "health_score": _health_score,
+    "p95_vs_baseline": _baseline,
+    "queries_per_request_vs_baseline": _baseline,
 }
 # Measures the engine reads per route from series that are not exported.
 NO_ROUTE_LABEL = {

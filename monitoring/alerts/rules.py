@@ -1,4 +1,5 @@
-"""Alert rules as data: the seven defaults of SPEC §7, the site's own, and their checks.
+"""Alert rules as data: the defaults (SPEC §7's seven and ``performance_regression``), the
+site's own, and their checks.
 
 ``MONITORING['ALERT_RULES']`` maps a rule name to its fields. A default's name overrides
 just the fields given (``{"enabled": False}`` switches it off); any other name is a new
@@ -33,6 +34,10 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "!=": op.ne,
 }
 SEVERITIES = ("critical", "warning", "info")
+# The description of rules on a measure versus the baseline, unless they set their own.
+BASELINE_DESCRIPTION = (
+    '{figure} {current} is {value} the baseline "{baseline}" ({baseline_value}) over {window}'
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,10 @@ DEFAULT_RULES: tuple[Rule, ...] = (
          severity="warning"),
     Rule("high_query_count", "queries_per_request", ">", 50, min_samples=10,
          group_by_route=True, for_seconds=300, severity="warning"),
+    # Inactive while no baseline is recorded (manage.py record_baseline).
+    Rule("performance_regression", "p95_vs_baseline", ">", 1.5, window=900, min_samples=50,
+         group_by_route=True, for_seconds=600, severity="warning",
+         description=BASELINE_DESCRIPTION),
 )  # fmt: skip
 
 # The fields a description template may use, with example values.
@@ -94,6 +103,13 @@ TEMPLATE_EXAMPLE = {
     "on_route": " on /items/<int:pk>/",
     "samples": "240",
     "severity": "critical",
+}
+# The fields only rules on a measure versus the baseline have, with example values.
+BASELINE_EXAMPLE = {
+    "figure": "p95",
+    "current": "1.9 s",
+    "baseline": "release-41",
+    "baseline_value": "800 ms",
 }
 
 # Setting field -> Rule attribute.
@@ -210,19 +226,29 @@ def build_rule(name: str, fields: dict[str, Any], base: Rule | None = None) -> R
     if changes.get("description", "") is None:
         del changes["description"]
     rule = replace(base, **changes)
+    if MEASURES[rule.metric].versus and rule.description == Rule.description:
+        rule = replace(rule, description=BASELINE_DESCRIPTION)
     _check_whole(rule)
     return rule
 
 
+def template_fields(rule: Rule) -> dict[str, str]:
+    """The fields ``rule``'s description may use, with example values."""
+    if MEASURES[rule.metric].versus is None:
+        return TEMPLATE_EXAMPLE
+    return {**TEMPLATE_EXAMPLE, **BASELINE_EXAMPLE}
+
+
 def _check_whole(rule: Rule) -> None:
     measure = MEASURES[rule.metric]
+    fields = template_fields(rule)
     try:
-        rule.description.format(**TEMPLATE_EXAMPLE)
+        rule.description.format(**fields)
     except (KeyError, IndexError, ValueError) as exc:
         raise RuleError(
             rule.name,
             "description",
-            f"cannot be formatted ({exc!r}); fields: {', '.join(TEMPLATE_EXAMPLE)}",
+            f"cannot be formatted ({exc!r}); fields: {', '.join(fields)}",
         ) from None
     if (rule.group_by_route or rule.route) and not measure.by_route:
         field = "group_by" if rule.group_by_route else "route"

@@ -19,6 +19,7 @@ from django.db import router, transaction
 from django.urls import NoReverseMatch, reverse
 
 from .. import channels, config, runtime
+from ..baselines import RecordedBaseline, baseline_for, description_fields
 from ..channels.base import Message
 from ..models import AlertEvent, AlertState, Notification, Silence
 from ..stores.base import BaseStore
@@ -26,6 +27,8 @@ from .dispatch import Outgoing, Plan, plan_notifications
 from .engine import Evaluation, Key, State, Transition, evaluate_rules
 from .measures import MEASURES, format_value
 from .rules import Rule, load_rules
+
+Ref = RecordedBaseline | None  # the baseline rules versus the baseline compare with
 
 
 def to_datetime(epoch: float) -> datetime:
@@ -83,12 +86,13 @@ def evaluate_alerts(
     }
     db = using or router.db_for_write(AlertState)
     cfg = config.get_config()
+    baseline = baseline_for((rule.metric for rule in rules), using=db)
     with transaction.atomic(using=db):
         if fence is not None and not fence():
             raise NotLeading
         rows = {(r.rule, r.route): r for r in AlertState.objects.using(db).select_for_update()}
         previous = {key: _state(row) for key, row in rows.items()}
-        evaluation = evaluate_rules(rules, snapshot, previous, now)
+        evaluation = evaluate_rules(rules, snapshot, previous, now, baseline)
         silences = Silence.objects.using(db).filter(
             starts_at__lte=to_datetime(now), ends_at__gt=to_datetime(now)
         )
@@ -101,7 +105,8 @@ def evaluate_alerts(
             cfg["ALERT_COOLDOWN"],
             now,
         )
-        _Recorder(db, {rule.name: rule for rule in rules}, rows, now).save(evaluation, plan)
+        by_name = {rule.name: rule for rule in rules}
+        _Recorder(db, by_name, rows, now, baseline).save(evaluation, plan)
     states = plan.states.values()
     return Outcome(
         evaluation.transitions,
@@ -130,9 +135,15 @@ class _Recorder:
     """Writes one evaluation's states, history and notifications (inside its transaction)."""
 
     def __init__(
-        self, db: str, rules: dict[str, Rule], rows: dict[Key, AlertState], now: float
+        self,
+        db: str,
+        rules: dict[str, Rule],
+        rows: dict[Key, AlertState],
+        now: float,
+        baseline: Ref = None,
     ) -> None:
         self.db, self.rules, self.rows, self.now = db, rules, rows, now
+        self.baseline = baseline
         self.at = to_datetime(now)
 
     def save(self, evaluation: Evaluation, plan: Plan) -> None:
@@ -169,7 +180,7 @@ class _Recorder:
             metric=rule.metric if rule else "",
             window_seconds=rule.window if rule else 0,
             at=self.at,
-            summary=summary(rule, transition.state, transition.value)[:1024],
+            summary=summary(rule, transition.state, transition.value, self.baseline)[:1024],
             muted=muted if transition.to_state == "firing" else "",
         )
 
@@ -185,7 +196,7 @@ class _Recorder:
             "last_notified_at": _maybe_datetime(state.last_notified_at),
             "evaluated_at": self.at,
             "dedup_key": dedup_key(state.rule, state.route),
-            "summary": summary(rule, state, state.value)[:1024],
+            "summary": summary(rule, state, state.value, self.baseline)[:1024],
             "muted": state.muted,
         }
         row = self.rows.get(state.key)
@@ -198,7 +209,8 @@ class _Recorder:
 
     def _enqueue(self, out: Outgoing, event: AlertEvent | None) -> None:
         value = out.transition.value if out.transition is not None else out.state.value
-        message = build_message(self.rules.get(out.key[0]), out.state, out.kind, value, self.now)
+        rule = self.rules.get(out.key[0])
+        message = build_message(rule, out.state, out.kind, value, self.now, self.baseline)
         if out.repeat:
             message = Message.from_dict({**message.to_dict(), "repeat": True})
         for channel in out.channels:
@@ -217,11 +229,13 @@ def _maybe_datetime(epoch: float | None) -> datetime | None:
     return None if epoch is None else to_datetime(epoch)
 
 
-def describe(rule: Rule | None, state: State, value: float | None) -> str:
-    """The rule's description template filled in for one alert."""
+def describe(rule: Rule | None, state: State, value: float | None, baseline: Ref = None) -> str:
+    """The rule's description template filled in for one alert (a rule versus the baseline
+    also names the baseline and its figure)."""
     if rule is None:
         return f"rule {state.rule} was removed"
-    unit = MEASURES[rule.metric].unit
+    measure = MEASURES[rule.metric]
+    unit = measure.unit
     route = state.route
     fields = {
         "rule": rule.name,
@@ -235,13 +249,15 @@ def describe(rule: Rule | None, state: State, value: float | None) -> str:
         "samples": f"{state.samples:.0f}",
         "severity": state.severity,
     }
+    if measure.versus is not None:
+        fields.update(description_fields(measure.versus, route, value, baseline))
     return rule.description.format(**fields)
 
 
-def summary(rule: Rule | None, state: State, value: float | None) -> str:
+def summary(rule: Rule | None, state: State, value: float | None, baseline: Ref = None) -> str:
     """One line: ``high_response_time on /items/<int:pk>/: request_duration_p95 is ...``."""
     where = f" on {state.route}" if state.route else ""
-    return f"{state.rule}{where}: {describe(rule, state, value)}"
+    return f"{state.rule}{where}: {describe(rule, state, value, baseline)}"
 
 
 def _window_text(seconds: int) -> str:
@@ -267,14 +283,19 @@ def alerts_url() -> str | None:
 
 
 def build_message(
-    rule: Rule | None, state: State, kind: str, value: float | None, now: float
+    rule: Rule | None,
+    state: State,
+    kind: str,
+    value: float | None,
+    now: float,
+    baseline: Ref = None,
 ) -> Message:
     """The message every channel is given for one alert's firing or resolution."""
     unit = MEASURES[rule.metric].unit if rule else "number"
     labels = {"alertname": state.rule, "severity": state.severity}
     if state.route:
         labels["route"] = state.route
-    description = describe(rule, state, value)
+    description = describe(rule, state, value, baseline)
     return Message(
         rule=state.rule,
         status=kind,
@@ -296,5 +317,5 @@ def build_message(
         runbook_url=rule.runbook_url if rule else None,
         cooldown_seconds=rule.cooldown if rule else None,
         dashboard_url=alerts_url(),
-        annotations={"summary": summary(rule, state, value), "description": description},
+        annotations={"summary": summary(rule, state, value, baseline), "description": description},
     )
