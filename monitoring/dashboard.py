@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import config
+from .baselines import DEFAULT_MIN_REQUESTS, RecordedBaseline, baseline_deltas
 from .recording import metrics as m
 from .recording.aggregate import Histogram
 from .stores import codec
@@ -144,11 +145,52 @@ def _hosts(window: Window) -> dict[str, dict[str, float]]:
     return hosts
 
 
+def baseline_section(window: Window, baseline: RecordedBaseline | None) -> dict[str, Any] | None:
+    """The active baseline and each route's change against it (None without a baseline).
+
+    Routes with fewer requests than ``min_requests`` on either side are listed as "too few
+    requests"; the minimum scales with the window (5 for 5 minutes, 50 from an hour on),
+    so that a short window still compares busy routes.
+    """
+    if baseline is None:
+        return None
+    least = min(DEFAULT_MIN_REQUESTS, max(5.0, window.seconds / 60))
+    routes = {
+        route: {
+            "verdict": delta["verdict"],
+            "p95_ratio": _round(delta["ratios"].get("p95")),
+            "queries_per_request_ratio": _round(delta["ratios"].get("queries_per_request")),
+            "baseline_p95_ms": _ms(delta["baseline"], "p95"),
+            "baseline_queries_per_request": _round(
+                (delta["baseline"] or {}).get("queries_per_request")
+            ),
+        }
+        for route, delta in baseline_deltas(window, baseline, min_requests=least).items()
+    }
+    return {
+        "name": baseline.name,
+        "recorded_at": baseline.recorded_at,
+        "window_seconds": baseline.window_seconds,
+        "min_requests": least,
+        "routes": routes,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _ms(figures: dict[str, Any] | None, name: str) -> float | None:
+    value = (figures or {}).get(name)
+    return None if value is None else round(float(value) * 1000, 3)
+
+
 def dashboard(
     store: BaseStore,
     seconds: float,
     active_alerts: list[dict[str, Any]],
     now: float | None = None,
+    baseline: RecordedBaseline | None = None,
 ) -> dict[str, Any]:
     """The dashboard document of the last ``seconds`` (before ``now``, default the store's
     clock)."""
@@ -171,4 +213,5 @@ def dashboard(
         },
         "health_score": health_score(window),
         "alerts": active_alerts,
+        "baseline": baseline_section(window, baseline),
     }

@@ -19,6 +19,7 @@ from . import config, health, runtime, ui
 from .access import is_authorised
 from .alerts import queries as alert_queries
 from .alerts.gauges import alert_families
+from .baselines import active_baseline
 from .dashboard import dashboard as dashboard_document
 from .dashboard import health_score
 from .exposition import gauge, render, wants_openmetrics, with_zero_connection_errors
@@ -219,8 +220,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     with reading_alerts():
         # Alerts are evaluated by the background service; none is active before it runs.
         alerts = alert_queries.active_alerts()
+        baseline = active_baseline()
     with reading_store():
-        document = dashboard_document(store, seconds, active_alerts=alerts)
+        document = dashboard_document(store, seconds, active_alerts=alerts, baseline=baseline)
     return JsonResponse(document)
 
 

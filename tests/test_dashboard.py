@@ -165,3 +165,38 @@ def test_a_route_without_cache_reads_has_no_hit_rate(monitored: Monitored) -> No
     assert routes["/t/plain/"]["cache_hit_rate"] is None
     point = next(p for p in body["series"]["points"] if p["requests"])
     assert {"p50_ms", "p95_ms", "p99_ms"} <= set(point)
+
+
+@pytest.mark.django_db
+def test_the_dashboard_compares_with_the_active_baseline(clock: Clock) -> None:
+    from monitoring.baselines import active_baseline, record_baseline
+    from tests.alerting import Traffic
+
+    assert dashboard.dashboard(MemoryStore(clock=clock), 300, [])["baseline"] is None
+    before = Traffic().requests("/a/", 60, seconds=0.05).requests("/b/", 60, seconds=0.05)
+    record_baseline("release-41", Window(0, 3600, before.bucket), seconds=3600)
+    store = MemoryStore(clock=clock)
+    bucket = Bucket(int(clock.now - 10) // 10 * 10, 10)
+    now = Traffic().requests("/a/", 30, seconds=0.2).requests("/b/", 30, seconds=0.05)
+    now.requests("/c/", 2)
+    bucket.counters, bucket.histograms = now.bucket.counters, now.bucket.histograms
+    store.write([bucket])
+    section = dashboard.dashboard(store, 300, [], baseline=active_baseline())["baseline"]
+    assert section["name"] == "release-41" and section["window_seconds"] == 3600
+    assert section["min_requests"] == 5
+    routes = section["routes"]
+    assert routes["/a/"]["verdict"] == "regressed" and routes["/a/"]["p95_ratio"] > 3
+    assert routes["/a/"]["baseline_p95_ms"] == pytest.approx(50, rel=0.02)
+    assert routes["/b/"]["verdict"] == "ok"
+    assert routes["/c/"]["verdict"] == "too few requests"
+
+
+@pytest.mark.django_db
+def test_the_dashboard_endpoint_carries_the_baseline(monitored: Monitored) -> None:
+    from monitoring.baselines import record_baseline
+
+    Client().get("/t/plain/")
+    record_baseline("now", monitored.window(300), seconds=300)
+    body = Client().get("/monitoring/dashboard/").json()
+    assert body["baseline"]["name"] == "now"
+    assert body["baseline"]["routes"]["/t/plain/"]["verdict"] == "too few requests"

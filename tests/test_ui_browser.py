@@ -289,6 +289,8 @@ def test_the_page_draws_the_site_after_logging_in(dashboard: tuple[Any, Problems
     assert page.locator("#mon-nplusone tbody tr", has_text="/products/n-plus-one/").count() >= 1
     assert page.locator("#mon-prefixes tbody tr", has_text="product").count() >= 1
     assert not page.locator("#mon-empty").is_visible()
+    # No baseline recorded on this site: the page says how to record one.
+    assert "manage.py record_baseline NAME" in page.inner_text("#mon-baseline")
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     print(f"screenshot of the dashboard page: {SCREENSHOT}")

@@ -86,6 +86,7 @@
     firing: "bad", pending: "warn", resolved: "ok",
     critical: "bad", warning: "warn", info: "none",
     sent: "ok", failed: "bad",
+    regressed: "bad",
   };
   const toned = (text) => badge(text, TONES[text]);
 

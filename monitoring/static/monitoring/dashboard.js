@@ -168,12 +168,39 @@
     setText("#mon-host", "CPU " + fmt.num(system.cpu, 0) + "%");
     setText("#mon-host-text", "memory " + fmt.num(system.memory, 0) + "% · disk " + fmt.num(system.disk, 0) + "%");
     showEmptyState(requests.total === 0);
-    state.endpoints = doc.endpoints.map((row) => ({
-      ...row,
-      error_rate: row.requests ? row.errors_5xx / row.requests : null,
-    }));
+    const baseline = doc.baseline;
+    state.endpoints = doc.endpoints.map((row) => {
+      const change = baseline ? baseline.routes[row.route] || null : null;
+      return {
+        ...row,
+        error_rate: row.requests ? row.errors_5xx / row.requests : null,
+        p95_ratio: change ? change.p95_ratio : null,
+        baseline_change: change,
+      };
+    });
+    showBaseline(baseline);
     renderEndpoints();
     ui.charts.render(doc, { window: state.window, label: windowLabel() });
+  }
+
+  function showBaseline(baseline) {
+    setText("#mon-baseline", baseline
+      ? "Compared with the baseline \u201c" + baseline.name + "\u201d (recorded " +
+        fmt.when(new Date(baseline.recorded_at * 1000).toISOString()) + " over " +
+        Math.round(baseline.window_seconds / 3600 * 10) / 10 + " h); routes with fewer than " +
+        baseline.min_requests + " requests on either side are not judged."
+      : "No baseline recorded: run manage.py record_baseline NAME to compare with it here.");
+  }
+
+  /** p95 against the baseline: "+35%" with the verdict written out. */
+  function baselineCell(change) {
+    if (!change) return cell(null);
+    if (change.p95_ratio === null || change.verdict === "too few requests") {
+      return cell(change.verdict === "too few requests" ? "too few requests" : null);
+    }
+    const percent = Math.round((change.p95_ratio - 1) * 100);
+    const text = (percent > 0 ? "+" : percent < 0 ? "\u2212" : "\u00b1") + Math.abs(percent) + "% ";
+    return cell([text, toned(change.verdict)], { className: "mon-num" });
   }
 
   function showEmptyState(empty) {
@@ -219,7 +246,8 @@
       numCell(fmt.ms(row.p99_ms)),
       cell(row.rating ? toned(row.rating) : null),
       numCell(row.queries_per_request === null ? DASH : fmt.num(row.queries_per_request, 1)),
-      numCell(fmt.pct(row.cache_hit_rate))
+      numCell(fmt.pct(row.cache_hit_rate)),
+      baselineCell(row.baseline_change)
     ));
     fillTable("#mon-endpoints", rows, "No requests in the last " + windowLabel() + ".");
     markSortedHeader();
