@@ -66,6 +66,15 @@ def _channel_checks(cfg: dict[str, Any]) -> list[CheckMessage]:
                 id="monitoring.E026",
             )
         )
+    if cfg["REPORT_SCHEDULE"] and not cfg["ALERT_EMAIL_RECIPIENTS"]:
+        messages.append(
+            Warning(
+                f"A {cfg['REPORT_SCHEDULE']} performance report is scheduled but there are no "
+                "recipients: it is never sent.",
+                hint="Set ALERT_EMAIL_RECIPIENTS, or REPORT_SCHEDULE = None.",
+                id="monitoring.W007",
+            )
+        )
     if cfg["ALERT_EMAIL_ENABLED"] and not cfg["ALERT_EMAIL_RECIPIENTS"]:
         messages.append(
             Warning(

@@ -139,6 +139,9 @@ DEFAULTS: dict[str, Any] = {
     # Regular expression on a process's command line that makes it one of the site's
     # processes (counted by the background service on each host).
     "SITE_PROCESS_PATTERN": r"gunicorn|uvicorn|uwsgi|daphne|hypercorn|runserver",
+    # Where the runbooks of docs/runbooks/ are published (e.g. the repository's docs/runbooks
+    # folder on your Git host): a rule without its own runbook_url links to BASE/<rule>.md.
+    "RUNBOOK_BASE_URL": None,
     # The site's base URL (https://shop.example.com), for links in notifications.
     "SITE_URL": None,
     # The baseline (manage.py record_baseline) that the performance_regression rule
@@ -195,6 +198,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "ALERT_ALERTMANAGER_ENABLED": ("ALERT_ALERTMANAGER_ENABLED", _bool),
     "ALERT_ALERTMANAGER_URL": ("ALERT_ALERTMANAGER_URL", _optional),
     "MONITORING_SITE_URL": ("SITE_URL", _optional),
+    "MONITORING_RUNBOOK_BASE_URL": ("RUNBOOK_BASE_URL", _optional),
     "MONITORING_ACTIVE_BASELINE": ("ACTIVE_BASELINE", _optional),
 }
 
@@ -472,6 +476,7 @@ VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "ALERT_DELIVERY_GIVE_UP_HOURS": ("monitoring.E024", _positive_number),
     "ALERT_HISTORY_RETENTION_DAYS": ("monitoring.E024", _positive_number),
     "SITE_URL": ("monitoring.E014", _https_url),
+    "RUNBOOK_BASE_URL": ("monitoring.E014", _https_url),
     "SITE_PROCESS_PATTERN": ("monitoring.E007", _regex),
     "REPORT_SCHEDULE": ("monitoring.E027", _schedule),
     "REPORT_PERIOD": ("monitoring.E028", _period),

@@ -116,3 +116,22 @@ def test_routing_to_an_unknown_channel_is_a_check_error() -> None:
 def test_a_rule_can_be_built_directly() -> None:
     rule = build_rule("x", {"metric": "cache_hit_rate", "operator": "<", "threshold": 0.9})
     assert rule.breached(0.5, 10) and not rule.breached(0.95, 10) and not rule.breached(None, 0)
+
+
+def test_runbook_links_from_the_base_url_unless_a_rule_has_its_own() -> None:
+    assert all(rule.runbook_url is None for rule in rules_with({}))
+    base = "https://git.example.com/ops/blob/main/docs/runbooks/"
+    monitoring = {
+        "STORE_URL": "memory://",
+        "RUNBOOK_BASE_URL": base,
+        "ALERT_RULES": {
+            "high_error_rate": {"runbook_url": "https://wiki.example.com/5xx"},
+            "checkout_slow": {"metric": "request_duration_p95", "operator": ">", "threshold": 1},
+        },
+    }
+    with override_settings(MONITORING=monitoring):
+        links = {rule.name: rule.runbook_url for rule in load_rules()}
+    assert links["high_error_rate"] == "https://wiki.example.com/5xx"
+    assert links["low_cache_hit_rate"] == base + "low_cache_hit_rate.md"
+    assert links["performance_regression"] == base + "performance_regression.md"
+    assert links["checkout_slow"] is None  # no page of ours for a rule of the site's

@@ -66,7 +66,7 @@ def test_a_burst_of_errors_pends_fires_notifies_and_resolves(
     assert payload["host"] == "web-1" and payload["value_text"] == "40%"
     assert payload["threshold_text"] == "5%" and payload["window_seconds"] == 300
     assert payload["labels"] == {"alertname": "high_error_rate", "severity": "critical"}
-    assert payload["dashboard_url"] == "https://shop.example.com/monitoring/alerts/"
+    assert payload["dashboard_url"] == "https://shop.example.com/monitoring/"
     assert queued[0].event is not None and queued[0].event.to_state == "firing"
 
     clock.advance(60)  # still firing: nothing new within the cooldown

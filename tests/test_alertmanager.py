@@ -143,7 +143,7 @@ def test_a_real_alertmanager_shows_the_alert_then_sees_it_resolved(
         assert alert["status"]["state"] == "active"
         assert alert["labels"] == {"alertname": "high_error_rate", "severity": "critical"}
         assert alert["annotations"]["summary"] == ("error_rate is 40% (threshold > 5%) over 5m")
-        assert alert["generatorURL"] == "https://shop.example.com/monitoring/alerts/"
+        assert alert["generatorURL"] == "https://shop.example.com/monitoring/"
         clock.advance(400)
         evaluate_alerts(store)  # resolved
         assert deliver_notifications(now=clock.now, parallel=False).sent == {"alertmanager": 1}

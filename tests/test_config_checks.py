@@ -115,6 +115,7 @@ def test_a_bad_value_falls_back_to_the_default_and_is_reported() -> None:
         ({"RETENTON_HOURS": 5}, "monitoring.W001", "unknown key"),
         ({"ALLOWED_IPS": ["0.0.0.0/0"], "TOKEN": "t"}, "monitoring.W003", "every address"),
         ({"ALERT_EMAIL_ENABLED": True}, "monitoring.W004", "recipients"),
+        ({"REPORT_SCHEDULE": "weekly"}, "monitoring.W007", "no recipients"),
     ],
 )
 def test_each_check(monitoring: dict[str, object], check_id: str, words: str) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 from .. import config
 from ..params import parse_duration
 from .measures import MEASURES
+from .runbooks import runbook_url
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": op.gt,
@@ -265,9 +266,17 @@ def _check_whole(rule: Rule) -> None:
 def load_rules(cfg: dict[str, Any] | None = None) -> list[Rule]:
     """The enabled rules: the defaults with the site's overrides, then the site's own.
 
-    An invalid rule is left out here (the system checks report it).
+    An invalid rule is left out here (the system checks report it). A rule without a
+    ``runbook_url`` that has a page in ``docs/runbooks/`` links to it under
+    ``RUNBOOK_BASE_URL`` when that is set.
     """
-    return [rule for rule in _all_rules(cfg)[0] if rule.enabled]
+    cfg = config.get_config() if cfg is None else cfg
+    base = cfg["RUNBOOK_BASE_URL"]
+    return [
+        replace(rule, runbook_url=rule.runbook_url or runbook_url(rule.name, base))
+        for rule in _all_rules(cfg)[0]
+        if rule.enabled
+    ]
 
 
 def rule_errors(cfg: dict[str, Any] | None = None) -> list[RuleError]:

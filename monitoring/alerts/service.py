@@ -272,12 +272,12 @@ def host_name() -> str:
 
 
 def alerts_url() -> str | None:
-    """Where people look at the alerts (``SITE_URL`` + the ``alerts/`` endpoint)."""
+    """Where people look at the alerts: ``SITE_URL`` + the dashboard page."""
     site = config.get_config()["SITE_URL"]
     if not site:
         return None
     try:
-        return site.rstrip("/") + reverse("monitoring:alerts")
+        return site.rstrip("/") + reverse("monitoring:index")
     except NoReverseMatch:
         return site
 
