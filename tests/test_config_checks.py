@@ -159,7 +159,13 @@ def test_valid_settings_pass_every_check() -> None:
 
 def test_report_and_baseline_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MONITORING_ACTIVE_BASELINE", "release-41")
-    found = ids(STORE_URL="memory://", REPORT_SCHEDULE="weekly", REPORT_PERIOD="3d", TOKEN="t")
+    found = ids(
+        STORE_URL="memory://",
+        REPORT_SCHEDULE="weekly",
+        REPORT_PERIOD="3d",
+        TOKEN="t",
+        ALERT_EMAIL_RECIPIENTS=["ops@example.com"],
+    )
     assert found == {}
     assert config.get_config()["ACTIVE_BASELINE"] == "release-41"
     with override_settings(MONITORING={"REPORT_PERIOD": 86400}):
