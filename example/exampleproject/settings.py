@@ -88,3 +88,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"monitoring": {"handlers": ["console"], "level": "INFO"}},
 }
+
+# Slows the product page down on purpose (milliseconds), to watch a regression against a
+# recorded baseline: SHOP_PRODUCT_DELAY_MS=150 bash scripts/demo.sh
+SHOP_PRODUCT_DELAY_MS = float(os.environ.get("SHOP_PRODUCT_DELAY_MS", "0") or 0)

@@ -7,6 +7,7 @@ import random
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Avg, Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -53,7 +54,14 @@ def product_list(request: HttpRequest) -> JsonResponse:
 
 
 def product_detail(request: HttpRequest, pk: int) -> JsonResponse:
-    """One product with its latest reviews; 404 when it does not exist."""
+    """One product with its latest reviews; 404 when it does not exist.
+
+    ``SHOP_PRODUCT_DELAY_MS`` (setting or environment variable) slows it down on purpose,
+    to see a regression against a baseline (README, "Baselines").
+    """
+    delay = float(getattr(settings, "SHOP_PRODUCT_DELAY_MS", 0) or 0)
+    if delay > 0:
+        time.sleep(delay / 1000)
     product = get_object_or_404(Product.objects.select_related("category"), pk=pk)
     return JsonResponse(_product_detail(product))
 

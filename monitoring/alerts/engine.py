@@ -106,7 +106,9 @@ def _step(
         status = FIRING if rule.for_seconds == 0 else PENDING
         fired = now if status == FIRING else None
         return State(rule.name, route, status, now, rule.severity, value, samples, fired)
-    if before.status == PENDING and now - before.active_since >= rule.for_seconds:
+    # Times read back from the database may differ from the ones written by a rounding
+    # error; a millisecond's slack keeps "exactly `for` later" firing.
+    if before.status == PENDING and now - before.active_since >= rule.for_seconds - 1e-3:
         before = replace(before, status=FIRING, fired_at=now)
     return replace(before, severity=rule.severity, value=value, samples=samples)
 
