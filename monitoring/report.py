@@ -284,7 +284,7 @@ class NoRecipients(ValueError):
 
 def site_name() -> str:
     """The site as the report names it: ``SITE_URL``, else this host's name."""
-    from .alerts.service import host_name
+    from .alerts.messages import host_name
 
     return config.get_config()["SITE_URL"] or host_name()
 

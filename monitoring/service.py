@@ -17,7 +17,8 @@ from django.db import router
 
 from . import config, health, runtime
 from .alerts.delivery import Fence, deliver_notifications, purge_notifications
-from .alerts.service import NotLeading, evaluate_alerts, host_name, to_datetime
+from .alerts.messages import host_name
+from .alerts.service import NotLeading, evaluate_alerts, to_datetime
 from .dashboard import health_score
 from .leader import BaseLease
 from .models import AlertEvent, Silence

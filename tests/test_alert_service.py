@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from monitoring.alerts.service import dedup_key, evaluate_alerts
+from monitoring.alerts.messages import dedup_key
+from monitoring.alerts.service import evaluate_alerts
 from monitoring.models import AlertEvent, AlertState, Notification, Silence
 from monitoring.stores.memory import MemoryStore
 from tests.alerting import Traffic, write_traffic

@@ -16,8 +16,9 @@ from django.test import Client, override_settings
 from monitoring import runtime
 from monitoring.alerts.engine import State, evaluate_rules
 from monitoring.alerts.measures import MEASURES, format_value, read_measure
+from monitoring.alerts.messages import describe
 from monitoring.alerts.rules import RuleError, build_rule
-from monitoring.alerts.service import describe, evaluate_alerts
+from monitoring.alerts.service import evaluate_alerts
 from monitoring.baselines import (
     RecordedBaseline,
     active_baseline,
