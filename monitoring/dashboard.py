@@ -8,10 +8,9 @@ and the health score come from the store's window read.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import config
-from .baselines import DEFAULT_MIN_REQUESTS, RecordedBaseline, baseline_deltas
 from .recording import metrics as m
 from .recording.aggregate import Histogram
 from .stores import codec
@@ -20,6 +19,9 @@ from .stores.codec import SEP, Document
 from .summary import latency, ratio, request_counts, summarise
 from .system import host_usage
 from .window import Window
+
+if TYPE_CHECKING:  # baselines reads models: imported when used, not with this module
+    from .baselines import RecordedBaseline
 
 
 def rating(p95_ms: float | None) -> str | None:
@@ -154,6 +156,8 @@ def baseline_section(window: Window, baseline: RecordedBaseline | None) -> dict[
     """
     if baseline is None:
         return None
+    from .baselines import DEFAULT_MIN_REQUESTS, baseline_deltas
+
     least = min(DEFAULT_MIN_REQUESTS, max(5.0, window.seconds / 60))
     routes = {
         route: {

@@ -95,7 +95,11 @@
     }
     names.forEach((name, i) => showResult(name, results[i]));
     const failed = results.filter((r) => r.status === "rejected").length;
-    setText("#mon-status", (failed ? "Partly updated " : "Updated ") + new Date().toLocaleTimeString());
+    const when = new Date().toLocaleTimeString();
+    // A refresh still on its way when Pause was pressed must not hide that it is paused.
+    setText("#mon-status", state.paused
+      ? "Paused (last updated " + when + "): press the button again to resume"
+      : (failed ? "Partly updated " : "Updated ") + when);
     schedule();
   }
 
