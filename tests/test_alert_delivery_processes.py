@@ -66,7 +66,7 @@ def test_a_slow_slack_delays_neither_pagerduty_nor_email(
     from django.core import mail
 
     pagerduty, slack = receivers
-    slack.answer(1.0, 1.0)  # Slack answers after a second each time
+    slack.answer(2.0, 2.0)  # Slack answers after two seconds each time
     queue("slack", 2, "pg")
     queue("pagerduty", 2, "pg")
     queue("email", 1, "pg")
@@ -74,7 +74,7 @@ def test_a_slow_slack_delays_neither_pagerduty_nor_email(
     assert report.sent == {"slack": 2, "pagerduty": 2, "email": 1}
     first_slack = slack.requests[0].at
     # Both pages went out while the first Slack request was still waiting for its answer.
-    assert all(request.at < first_slack + 1.0 for request in pagerduty.requests)
+    assert all(request.at < first_slack + 2.0 for request in pagerduty.requests)
     assert len(mail.outbox) == 1
 
 
