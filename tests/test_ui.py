@@ -276,3 +276,25 @@ def test_collectstatic_with_hashed_names_serves_the_page(configured: None, tmp_p
     for asset in STATIC:
         assert f'"/static/{manifest[asset]}"' in html, asset
         assert (tmp_path / manifest[asset]).is_file()
+
+
+def test_whitenoise_serves_the_page_assets(configured: None, tmp_path: Path) -> None:
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+    apps = [*django_settings.INSTALLED_APPS, "django.contrib.staticfiles"]
+    middleware = ["whitenoise.middleware.WhiteNoiseMiddleware", *django_settings.MIDDLEWARE]
+    with override_settings(
+        INSTALLED_APPS=apps, STATIC_ROOT=str(tmp_path), STORAGES=storages, MIDDLEWARE=middleware
+    ):
+        call_command("collectstatic", "--noinput", verbosity=0)
+        client = Client()
+        html = client.get("/monitoring/", REMOTE_ADDR="10.1.2.3").content.decode()
+        urls = re.findall(r'(?:src|href)="(/static/monitoring/[^"]+)"', html)
+        assert len(urls) >= 4, urls  # the page's scripts and styles, uPlot's too
+        for url in urls:
+            response = client.get(url, HTTP_ACCEPT_ENCODING="gzip")
+            assert response.status_code == 200, url
+            assert "immutable" in response["Cache-Control"], url  # hashed names, cached
+            assert b"".join(response.streaming_content), url
