@@ -38,15 +38,23 @@ def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> b
     return address is not None and any(address in net for net in _trusted_proxies())
 
 
+# Headers a reverse proxy adds on behalf of the client it forwards.
+FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+
+
 def client_address(request: HttpRequest) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The client's address: ``REMOTE_ADDR``, or, when that is a trusted proxy, the first
     address in ``X-Forwarded-For`` (read from the right) that is not a trusted proxy.
 
-    Without ``TRUSTED_PROXIES`` the header is ignored: anyone can send it.
+    Without ``TRUSTED_PROXIES`` the header is never believed: anyone can send it. And a
+    request that carries forwarding headers from a peer that is not a trusted proxy has no
+    known client (None): the peer is most likely a proxy nobody listed, such as an nginx on
+    this host, whose own loopback address must not let everyone in.
     """
     address = _address(request.META.get("REMOTE_ADDR", ""))
     if not _trusted(address):
-        return address
+        forwarded = any(request.META.get(header) for header in FORWARDING_HEADERS)
+        return None if forwarded else address
     for hop in reversed(request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")):
         address = _address(hop)
         if not _trusted(address):

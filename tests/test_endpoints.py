@@ -81,6 +81,27 @@ def test_x_forwarded_for_is_ignored_unless_the_proxy_is_trusted(
     assert status("192.0.2.10", "garbage") == 401
 
 
+def test_a_proxy_nobody_listed_does_not_lend_its_address(
+    monitored: Monitored, settings: Any
+) -> None:
+    # An nginx on the host forwards every visitor from 127.0.0.1: without TRUSTED_PROXIES
+    # its forwarded requests must not count as local ones.
+    settings.MONITORING = {"STORE_URL": "memory://"}
+    local = Client().get("/monitoring/metrics/", REMOTE_ADDR="127.0.0.1")
+    assert local.status_code == 200  # a local process, e.g. Prometheus on this host
+    for header in ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP"):
+        proxied = Client().get(
+            "/monitoring/metrics/", REMOTE_ADDR="127.0.0.1", **{header: "203.0.113.9"}
+        )
+        assert proxied.status_code == 401, header
+    # Listed, the proxy is believed, and the visitor's own address decides.
+    settings.MONITORING = {"STORE_URL": "memory://", "TRUSTED_PROXIES": ["127.0.0.1"]}
+    forwarded = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.9"}
+    assert Client().get("/monitoring/metrics/", **forwarded).status_code == 401
+    forwarded["HTTP_X_FORWARDED_FOR"] = "127.0.0.1"
+    assert Client().get("/monitoring/metrics/", **forwarded).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("query", "parameter"),
     [
