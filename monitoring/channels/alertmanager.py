@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from .. import config
-from .base import Channel, DeliveryError, Message, iso8601
+from .base import HttpChannel, Message, iso8601
 from .http import post_json
 
 TEST_HOLD = 300.0  # seconds a test alert stays active in Alertmanager
@@ -58,28 +58,17 @@ def alertmanager_alert(message: Message, now: float | None = None) -> dict[str, 
     }
 
 
-class AlertmanagerChannel(Channel):
+class AlertmanagerChannel(HttpChannel):
     """POSTs each message as one alert to ``URL`` + ``/api/v2/alerts``."""
 
-    @property
-    def url(self) -> str:
-        return str(self.options.get("URL") or "")
-
-    @property
-    def destination(self) -> str:
-        return self.url or self.name
-
-    def problems(self) -> list[str]:
-        return [] if self.url else ["no URL: set ALERT_ALERTMANAGER_URL (or the channel's URL)"]
+    url_setting = "ALERT_ALERTMANAGER_URL"
 
     def send(self, message: Message) -> None:
-        if not self.url:
-            raise DeliveryError(f"{self.name}: no URL configured", retry=False)
-        headers = {str(k): str(v) for k, v in (self.options.get("HEADERS") or {}).items()}
+        url = self.require_url().rstrip("/") + "/api/v2/alerts"
         post_json(
-            self.url.rstrip("/") + "/api/v2/alerts",
+            url,
             [alertmanager_alert(message)],
             timeout=self.timeout,
             what=self.name,
-            headers=headers,
+            headers=self.headers,
         )

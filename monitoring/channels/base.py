@@ -130,3 +130,38 @@ class Channel:
     def destination(self) -> str:
         """A key for ``min_interval``: messages to one destination are spaced out."""
         return self.name
+
+
+class HttpChannel(Channel):
+    """A channel that POSTs JSON to its ``URL`` option, with the extra request ``HEADERS``
+    option (e.g. ``{"Authorization": "Bearer ..."}``): Slack, webhooks, Alertmanager.
+
+    The URL may hold a secret (a Slack webhook's path, a token): it keys the spacing of
+    messages in memory and never appears in a reason or a log line.
+    """
+
+    url_setting: ClassVar[str] = "URL"  # the setting that gives the URL, for problems()
+    url_noun: ClassVar[str] = "URL"
+
+    @property
+    def url(self) -> str:
+        return str(self.options.get("URL") or "")
+
+    @property
+    def destination(self) -> str:
+        return self.url or self.name
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in (self.options.get("HEADERS") or {}).items()}
+
+    def problems(self) -> list[str]:
+        if self.url:
+            return []
+        return [f"no {self.url_noun}: set {self.url_setting} (or the channel's URL)"]
+
+    def require_url(self) -> str:
+        """The URL, or a :class:`DeliveryError` that is not retried when there is none."""
+        if not self.url:
+            raise DeliveryError(f"{self.name}: no {self.url_noun} configured", retry=False)
+        return self.url

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Channel, DeliveryError, Message
+from .base import HttpChannel, Message
 from .formatting import comparison, headline, one_line, status_label, truncate, when
 from .http import post_json
 
@@ -97,25 +97,16 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": _mrkdwn(text)}
 
 
-class SlackChannel(Channel):
+class SlackChannel(HttpChannel):
     """Posts each message to a Slack incoming webhook."""
 
     # Slack accepts about one message per second per webhook; the outbox spaces them.
     min_interval = 1.0
-
-    @property
-    def url(self) -> str:
-        return str(self.options.get("URL") or "")
-
-    @property
-    def destination(self) -> str:
-        # The webhook URL is a secret: it keys spacing in memory and is never logged.
-        return self.url or self.name
-
-    def problems(self) -> list[str]:
-        return [] if self.url else ["no webhook URL: set SLACK_WEBHOOK_URL (or the channel's URL)"]
+    url_setting = "SLACK_WEBHOOK_URL"
+    url_noun = "webhook URL"
 
     def send(self, message: Message) -> None:
-        if not self.url:
-            raise DeliveryError(f"{self.name}: no webhook URL configured", retry=False)
-        post_json(self.url, slack_payload(message), timeout=self.timeout, what=self.name)
+        url = self.require_url()
+        post_json(
+            url, slack_payload(message), timeout=self.timeout, what=self.name, headers=self.headers
+        )

@@ -14,7 +14,7 @@ import hashlib
 import time
 from typing import Any
 
-from .base import Channel, DeliveryError, Message, iso8601
+from .base import HttpChannel, Message, iso8601
 from .http import post_json
 
 # Alertmanager's "not ended yet" (Go's zero time).
@@ -72,29 +72,18 @@ def alertmanager_payload(message: Message, receiver: str) -> dict[str, Any]:
     }
 
 
-class WebhookChannel(Channel):
+class WebhookChannel(HttpChannel):
     """POSTs each message, in Alertmanager's webhook format, to ``URL``."""
 
-    @property
-    def url(self) -> str:
-        return str(self.options.get("URL") or "")
-
-    @property
-    def destination(self) -> str:
-        # A webhook URL may hold a token: it keys spacing in memory and is never logged.
-        return self.url or self.name
-
-    def problems(self) -> list[str]:
-        return [] if self.url else ["no URL: set ALERT_WEBHOOK_URL (or the channel's URL)"]
+    url_setting = "ALERT_WEBHOOK_URL"
 
     def send(self, message: Message) -> None:
-        if not self.url:
-            raise DeliveryError(f"{self.name}: no URL configured", retry=False)
-        headers = {str(k): str(v) for k, v in (self.options.get("HEADERS") or {}).items()}
+        url = self.require_url()
+        headers = self.headers
         if message.notification_id is not None:
             headers["Idempotency-Key"] = f"{message.dedup_key}:{message.notification_id}"
         post_json(
-            self.url,
+            url,
             alertmanager_payload(message, self.name),
             timeout=self.timeout,
             what=self.name,
