@@ -7,7 +7,7 @@ the checks that look at several settings together.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,44 +28,40 @@ def _only_loopback(entries: Sequence[str]) -> bool:
     )
 
 
+# (switch, setting it needs, level, message, hint, id): a channel switched on without what
+# it needs to send anything.
+CHANNEL_NEEDS: tuple[tuple[str, str, Callable[..., CheckMessage], str, str, str], ...] = (
+    ("ALERT_SLACK_ENABLED", "SLACK_WEBHOOK_URL", Error,
+     "Slack alerts are enabled but no webhook URL is set.",
+     "Set the SLACK_WEBHOOK_URL environment variable, or ALERT_SLACK_ENABLED=false.",
+     "monitoring.E017"),
+    ("ALERT_PAGERDUTY_ENABLED", "PAGERDUTY_ROUTING_KEY", Error,
+     "PagerDuty alerts are enabled but no routing key is set.",
+     "Set PAGERDUTY_ROUTING_KEY (an Events API v2 integration key), or "
+     "ALERT_PAGERDUTY_ENABLED=false.",
+     "monitoring.E018"),
+    ("ALERT_WEBHOOK_ENABLED", "ALERT_WEBHOOK_URL", Error,
+     "Webhook alerts are enabled but no URL is set.",
+     "Set the ALERT_WEBHOOK_URL environment variable, or ALERT_WEBHOOK_ENABLED=false.",
+     "monitoring.E025"),
+    ("ALERT_ALERTMANAGER_ENABLED", "ALERT_ALERTMANAGER_URL", Error,
+     "Alertmanager alerts are enabled but no Alertmanager URL is set.",
+     "Set the ALERT_ALERTMANAGER_URL environment variable (e.g. http://alertmanager:9093), "
+     "or ALERT_ALERTMANAGER_ENABLED=false.",
+     "monitoring.E026"),
+    ("ALERT_EMAIL_ENABLED", "ALERT_EMAIL_RECIPIENTS", Warning,
+     "Email alerts are enabled but there are no recipients.",
+     "Set ALERT_EMAIL_RECIPIENTS to a comma-separated list of addresses.",
+     "monitoring.W004"),
+)  # fmt: skip
+
+
 def _channel_checks(cfg: dict[str, Any]) -> list[CheckMessage]:
-    messages: list[CheckMessage] = []
-    if cfg["ALERT_SLACK_ENABLED"] and not cfg["SLACK_WEBHOOK_URL"]:
-        messages.append(
-            Error(
-                "Slack alerts are enabled but no webhook URL is set.",
-                hint="Set the SLACK_WEBHOOK_URL environment variable, "
-                "or ALERT_SLACK_ENABLED=false.",
-                id="monitoring.E017",
-            )
-        )
-    if cfg["ALERT_PAGERDUTY_ENABLED"] and not cfg["PAGERDUTY_ROUTING_KEY"]:
-        messages.append(
-            Error(
-                "PagerDuty alerts are enabled but no routing key is set.",
-                hint="Set PAGERDUTY_ROUTING_KEY (an Events API v2 integration key), or "
-                "ALERT_PAGERDUTY_ENABLED=false.",
-                id="monitoring.E018",
-            )
-        )
-    if cfg["ALERT_WEBHOOK_ENABLED"] and not cfg["ALERT_WEBHOOK_URL"]:
-        messages.append(
-            Error(
-                "Webhook alerts are enabled but no URL is set.",
-                hint="Set the ALERT_WEBHOOK_URL environment variable, or "
-                "ALERT_WEBHOOK_ENABLED=false.",
-                id="monitoring.E025",
-            )
-        )
-    if cfg["ALERT_ALERTMANAGER_ENABLED"] and not cfg["ALERT_ALERTMANAGER_URL"]:
-        messages.append(
-            Error(
-                "Alertmanager alerts are enabled but no Alertmanager URL is set.",
-                hint="Set the ALERT_ALERTMANAGER_URL environment variable (e.g. "
-                "http://alertmanager:9093), or ALERT_ALERTMANAGER_ENABLED=false.",
-                id="monitoring.E026",
-            )
-        )
+    messages: list[CheckMessage] = [
+        level(message, hint=hint, id=check_id)
+        for switch, needed, level, message, hint, check_id in CHANNEL_NEEDS
+        if cfg[switch] and not cfg[needed]
+    ]
     if cfg["REPORT_SCHEDULE"] and not cfg["ALERT_EMAIL_RECIPIENTS"]:
         messages.append(
             Warning(
@@ -73,14 +69,6 @@ def _channel_checks(cfg: dict[str, Any]) -> list[CheckMessage]:
                 "recipients: it is never sent.",
                 hint="Set ALERT_EMAIL_RECIPIENTS, or REPORT_SCHEDULE = None.",
                 id="monitoring.W007",
-            )
-        )
-    if cfg["ALERT_EMAIL_ENABLED"] and not cfg["ALERT_EMAIL_RECIPIENTS"]:
-        messages.append(
-            Warning(
-                "Email alerts are enabled but there are no recipients.",
-                hint="Set ALERT_EMAIL_RECIPIENTS to a comma-separated list of addresses.",
-                id="monitoring.W004",
             )
         )
     return messages
